@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MFW_CLI_H
+#define MFW_CLI_H
+
+/*
+ * The tool: owns output (progress bars, colours, --json), confirmations and
+ * exit codes. It includes only the public API (include/modemfw/).
+ */
+#include <modemfw/modemfw.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes: stable, documented in docs/cli.md. */
+enum cli_exit {
+	EXIT_OK_ = 0,
+	EXIT_FAILURE_ = 1,     /* operation failed (device, I/O, verify) */
+	EXIT_USAGE = 2,        /* bad command line */
+	EXIT_BAD_INPUT = 3,    /* malformed package/patch/file; nothing was changed */
+	EXIT_NODEV = 4,        /* no device / port could not be opened */
+	EXIT_TIMEOUT = 5,      /* device stopped answering (stall, silence) */
+	EXIT_REFUSED = 6,      /* refused by policy (protected partition, wrong device) */
+	EXIT_VERIFY = 7,       /* written data does not match */
+	EXIT_CANCELLED = 130,  /* Ctrl-C */
+};
+
+struct cli {
+	struct mfw_ctx *ctx;
+	bool json;
+	int verbose;   /* -v count */
+	bool quiet;
+	bool tty;      /* stderr is a terminal: draw bars */
+	const char *prog;
+};
+
+typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
+
+/* Map a library error to an exit code. */
+int cli_exit_for(int err);
+/* Print "modemfw: <what>: <detail or strerror>" (or a JSON error object) and return the exit code. */
+int cli_report_error(struct cli *cli, int err, const char *what);
+/* Emit one JSON line: {"event":EVENT, ...extra} where extra is already-formatted "\"k\":v" pairs (may be NULL). */
+void cli_json_event(struct cli *cli, const char *event, const char *extra_fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* JSON string escaping into buf. */
+const char *cli_json_str(char *buf, size_t cap, const char *s);
+/* Install SIGINT/SIGTERM handlers that call mfw_ctx_cancel() (second Ctrl-C forces). */
+void cli_install_signals(struct cli *cli);
+/* Human byte count: "37.5 MiB". */
+const char *cli_bytes(char *buf, size_t cap, double bytes);
+
+/* Progress renderer installed on cli->ctx (bar on a tty, JSON lines with --json). */
+void cli_progress_begin(struct cli *cli);
+void cli_progress_end(struct cli *cli);
+
+/* Subcommands: one file each (cli/cmd-<verb>.c). */
+int cmd_flash(struct cli *cli, int argc, char **argv);
+int cmd_info(struct cli *cli, int argc, char **argv);
+int cmd_emu(struct cli *cli, int argc, char **argv);
+int cmd_delta(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MODEMFW_MODEMFW_H
+#define MODEMFW_MODEMFW_H
+
+/* Umbrella header: the whole public API of libmodemfw. */
+#include <modemfw/error.h>
+#include <modemfw/context.h>
+
+#define MODEMFW_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MFW_LIB_TRANSPORT_H
+#define MFW_LIB_TRANSPORT_H
+
+/*
+ * struct mfw_transport: one byte pipe to a device (or, for the virtual
+ * modem, to a host). Implementations: usb (libusb bulk pair), fd (tty with
+ * raw termios, or a plain char device / socket), tcp and unix (fd after
+ * connect), pair (in-process, two ring buffers), and wrappers (fault).
+ *
+ * Every call takes an absolute deadline (mfw_deadline_t). Nothing blocks
+ * past it.
+ */
+#include "core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mfw_transport;
+
+struct mfw_transport_ops {
+	const char *kind; /* "usb", "tty", "chardev", "tcp", "unix", "pair", "fault" */
+	/*
+	 * Read up to cap bytes. Returns the number read (> 0) as soon as any
+	 * bytes are available, MFW_E_TIMEOUT when the deadline passes with
+	 * nothing read, MFW_E_NODEV when the peer is gone (EOF, unplug),
+	 * MFW_E_IO otherwise. On packet transports (usb) one call reads at most
+	 * one transfer; a short transfer ends it.
+	 */
+	int (*read)(struct mfw_transport *t, void *buf, size_t cap, mfw_deadline_t deadline);
+	/*
+	 * Write all len bytes as one logical transfer (usb adds a ZLP when
+	 * the rules say so). Returns 0 or a negative error; *written is
+	 * always set to the bytes that did move, also on timeout, so a
+	 * stall can be reported with an exact byte count.
+	 */
+	int (*write)(struct mfw_transport *t, const void *buf, size_t len,
+		     mfw_deadline_t deadline, size_t *written);
+	void (*close)(struct mfw_transport *t);
+};
+
+struct mfw_transport {
+	const struct mfw_transport_ops *ops;
+	struct mfw_ctx *ctx;
+	/* Human name for messages: "/dev/ttyUSB0", "usb 1-2 (05c6:9008)", "tcp:127.0.0.1:9008". */
+	char name[128];
+	/* usb: wMaxPacketSize of the bulk OUT endpoint; 0 on byte streams. */
+	size_t max_packet;
+	/* Counters: bytes moved in each direction since open. */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+};
+
+static inline int mfw_transport_read(struct mfw_transport *t, void *buf, size_t cap,
+				     mfw_deadline_t deadline)
+{
+	int r = t->ops->read(t, buf, cap, deadline);
+	if (r > 0)
+		t->bytes_in += (uint64_t)r;
+	return r;
+}
+
+static inline int mfw_transport_write(struct mfw_transport *t, const void *buf, size_t len,
+				      mfw_deadline_t deadline, size_t *written)
+{
+	size_t w = 0;
+	int r = t->ops->write(t, buf, len, deadline, &w);
+	t->bytes_out += w;
+	if (written)
+		*written = w;
+	return r;
+}
+
+void mfw_transport_close(struct mfw_transport *t);
+
+/* Read exactly len bytes (loops over short reads) before the deadline. */
+int mfw_transport_read_full(struct mfw_transport *t, void *buf, size_t len,
+			    mfw_deadline_t deadline);
+
+/*
+ * Open by port spec:
+ *   tcp:HOST:PORT, unix:PATH    stream socket (client side)
+ *   /dev/...                    tty (raw termios) or char device (plain I/O)
+ *   usb, usb:BUS-PORTS          libusb, first 05c6:9008 EDL interface (or that path)
+ * "emu" and "auto" are resolved above this layer (ops/, cli/).
+ */
+int mfw_transport_open(struct mfw_ctx *ctx, const char *spec, struct mfw_transport **ret);
+
+/* Wrap an already open fd (socket, pty master, tty, char device); takes ownership. */
+int mfw_transport_from_fd(struct mfw_ctx *ctx, int fd, const char *name,
+			  struct mfw_transport **ret);
+
+/*
+ * In-process pair: bytes written to *a are read from *b and vice versa.
+ * Thread-safe (one thread per end). Closing one end makes the other end's
+ * reads return MFW_E_NODEV once drained.
+ */
+int mfw_transport_pair(struct mfw_ctx *ctx, size_t capacity,
+		       struct mfw_transport **a, struct mfw_transport **b);
+
+/*
+ * ZLP rule, host->device: after a transfer whose length is a non-zero
+ * multiple of max_packet, a zero-length packet ends it (unless the host
+ * is not ZLP-aware). Pure, unit-tested.
+ */
+bool mfw_zlp_needed_out(size_t len, size_t max_packet, bool zlp_aware);
+/*
+ * Device->host: a read that filled the buffer exactly with a multiple of
+ * max_packet may be followed by an explicit ZLP that must be consumed.
+ */
+bool mfw_zlp_expected_in(size_t got, size_t requested, size_t max_packet);
+
+#endif

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/crc.h"
+
+static void test_error_names(void **state)
+{
+	(void)state;
+	assert_string_equal(mfw_error_name(MFW_E_TIMEOUT), "MFW_E_TIMEOUT");
+	assert_string_equal(mfw_strerror(MFW_E_NAK), "request refused by device");
+	assert_string_equal(mfw_error_name(-9999), "MFW_E_UNKNOWN");
+}
+
+static char last_log[256];
+static void capture_log(void *user, enum mfw_log_level level, const char *msg)
+{
+	(void)user;
+	(void)level;
+	snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+static void test_detail_and_log(void **state)
+{
+	struct mfw_ctx *ctx;
+	(void)state;
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	assert_string_equal(mfw_ctx_detail(ctx), "");
+	assert_int_equal(mfw_fail(ctx, MFW_E_NAK, "erase of '%s' refused", "modem"), MFW_E_NAK);
+	assert_string_equal(mfw_ctx_detail(ctx), "erase of 'modem' refused");
+	/* keep: the innermost reason survives */
+	mfw_fail_keep(ctx, MFW_E_IO, "outer");
+	assert_string_equal(mfw_ctx_detail(ctx), "erase of 'modem' refused");
+	mfw_ctx_clear_detail(ctx);
+	mfw_fail_keep(ctx, MFW_E_IO, "outer");
+	assert_string_equal(mfw_ctx_detail(ctx), "outer");
+
+	mfw_ctx_set_log(ctx, capture_log, NULL);
+	last_log[0] = '\0';
+	mfw_dbg(ctx, "hidden %d", 1); /* default level is info */
+	assert_string_equal(last_log, "");
+	mfw_notice(ctx, "shown %d", 2);
+	assert_string_equal(last_log, "shown 2");
+	mfw_ctx_free(ctx);
+}
+
+static void test_cancel(void **state)
+{
+	struct mfw_ctx *ctx;
+	(void)state;
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	assert_false(mfw_cancelled(ctx));
+	mfw_ctx_cancel(ctx);
+	assert_true(mfw_cancelled(ctx));
+	mfw_ctx_cancel(ctx);
+	assert_int_equal(mfw_ctx_cancel_count(ctx), 2);
+	mfw_ctx_free(ctx);
+}
+
+static void test_deadlines(void **state)
+{
+	(void)state;
+	mfw_deadline_t d = mfw_deadline_in(10000);
+	assert_false(mfw_deadline_passed(d));
+	assert_true(mfw_deadline_left(d) > 9000 && mfw_deadline_left(d) <= 10000);
+	assert_true(mfw_deadline_passed(mfw_deadline_in(0)));
+	assert_int_equal(mfw_deadline_left(mfw_now_ms() - 5), 0);
+	assert_int_equal(mfw_deadline_min(5, 7), 5);
+	assert_false(mfw_deadline_passed(MFW_DEADLINE_NONE));
+}
+
+static void test_crc(void **state)
+{
+	(void)state;
+	/* published check values */
+	assert_int_equal(mfw_crc32(0, "123456789", 9), 0xCBF43926u);
+	assert_int_equal(mfw_crc16_x25("123456789", 9), 0x906E);
+	/* chaining equals one pass */
+	assert_int_equal(mfw_crc32(mfw_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+	/* reference diag.md worked vector: switch-to-EDL payload */
+	const uint8_t edl[] = { 0x4B, 0x65, 0x01, 0x00 };
+	assert_int_equal(mfw_crc16_x25(edl, sizeof(edl)), 0x0F54);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_names),
+		cmocka_unit_test(test_detail_and_log),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_crc),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
