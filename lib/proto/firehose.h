@@ -112,4 +112,24 @@ void mfw_fh_funcs_init(struct mfw_fh_funcs *f);
 void mfw_fh_funcs_feed(struct mfw_fh_funcs *f, const char *log_line);
 bool mfw_fh_funcs_has(const struct mfw_fh_funcs *f, const char *name);
 
+/* ---- answers carried in logs (docs/formats.md) ---- */
+struct mfw_fh_storage_info {
+	uint64_t total_blocks; /* NAND: erase blocks; eMMC/UFS: sectors */
+	uint32_t block_size;   /* bytes */
+	uint32_t page_size;    /* bytes */
+	uint32_t num_physical;
+	char mem_type[16];     /* "NAND", "eMMC", "UFS" or "" */
+	char prod_name[64];
+	unsigned have;         /* bit mask of MFW_FH_SI_* fields seen */
+};
+#define MFW_FH_SI_TOTAL_BLOCKS 1u
+#define MFW_FH_SI_BLOCK_SIZE 2u
+#define MFW_FH_SI_PAGE_SIZE 4u
+#define MFW_FH_SI_NUM_PHYSICAL 8u
+/* Feed every log line of a getstorageinfo answer (JSON-in-log or key/value lines). */
+void mfw_fh_storage_info_feed(struct mfw_fh_storage_info *si, const char *log_line);
+
+/* Find a SHA-256 digest (64 hex digits after the word "digest", any case) in text. Returns 1 when found. */
+int mfw_fh_find_digest(const char *text, uint8_t out[32]);
+
 #endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MODEMFW_EMU_H
+#define MODEMFW_EMU_H
+
+/*
+ * The virtual modem: a PBL (Sahara) that loads a Firehose programmer ELF,
+ * then a programmer serving Firehose over NAND or eMMC storage kept in a
+ * file. It is a device, not a mirror of our host: it is built on the pure
+ * codecs only, never on the host state machines.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mfw_ctx;
+struct mfw_transport;
+struct mfw_emu;
+
+enum mfw_emu_storage {
+	MFW_EMU_NAND = 0,
+	MFW_EMU_EMMC = 1,
+};
+
+struct mfw_emu_config {
+	enum mfw_emu_storage storage;
+	const char *image_path;   /* storage file, created sparse when missing; NULL = anonymous temp file */
+	uint64_t size;            /* bytes; NAND default 512 MiB, eMMC 4 GiB */
+	uint32_t page_size;       /* NAND page = Firehose sector; default 4096 */
+	uint32_t block_size;      /* NAND erase block; default 256 KiB */
+	uint32_t sector_size;     /* eMMC sector; default 512 */
+	const uint32_t *bad_blocks; /* NAND factory bad blocks (block numbers) */
+	size_t n_bad_blocks;
+	uint32_t max_payload;     /* largest MaxPayloadSizeToTargetInBytes accepted; default 1 MiB */
+	uint32_t serial;          /* Sahara serial number; default 0x0DE1F00D */
+	uint64_t hw_id;           /* Sahara MSM HW id */
+	const char *imei;         /* factory IMEI in the NV store; default 356938035643809 */
+};
+
+void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage storage);
+
+/* Open or create the storage (a new image is factory-like: partition table, content, efs2 NV store). */
+int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mfw_emu **ret);
+
+/*
+ * Serve connections on spec (tcp:HOST:PORT, unix:PATH, pty:LINK) one at a
+ * time until the context is cancelled (SIGINT/SIGTERM in the tool). Device
+ * state (PBL waiting, programmer running) survives a host disconnect, like a
+ * powered module whose USB host tool restarts.
+ */
+int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec);
+
+/*
+ * In-process device: creates a transport pair and serves one end in a
+ * thread. *host_end is the host's side; closing it ends the session.
+ */
+int mfw_emu_attach(struct mfw_emu *emu, struct mfw_transport **host_end);
+
+/* Write all storage to the image file (fsync). Called by free too. */
+int mfw_emu_flush(struct mfw_emu *emu);
+/* Stop any attached thread, flush, release. */
+void mfw_emu_free(struct mfw_emu *emu);
+
+#endif
