@@ -5,6 +5,8 @@
 /* Umbrella header: the whole public API of libmodemfw. */
 #include <modemfw/error.h>
 #include <modemfw/context.h>
+#include <modemfw/transport.h>
+#include <modemfw/flash.h>
 
 #define MODEMFW_VERSION "0.1.0"
 

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * modemfw flash: run a checked plan against a device in EDL.
+ */
+#include "ops/plan.h"
+#include "core/core.h"
+#include "proto/expr.h"
+#include "qcom/edl.h"
+#include "qcom/firehose.h"
+#include "util/crc.h"
+#include "util/hash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_PAYLOAD (1024u * 1024u)
+/* A file patched in memory (MIBIB, GPT) is small; anything larger is refused. */
+#define MAX_PATCHED_FILE (64u * 1024u * 1024u)
+/* qdl: DelayInSeconds 10 after reset "to avoid reboot failure" (PR #175); the emulator ignores it. */
+#define RESET_DELAY_S 1
+
+struct lun_geo {
+	bool known;
+	struct mfw_fh_storage_info si;
+	uint64_t num_disk_sectors;
+	uint64_t num_disk_blocks;
+};
+
+struct flash_run {
+	struct mfw_ctx *ctx;
+	const struct mfw_flash_opts *o;
+	struct mfw_plan plan;
+	struct mfw_fh_session fh;
+	struct lun_geo lun[MFW_PKG_MAX_LUNS];
+	struct mfw_flash_summary *sum;
+	bool use_digest;
+	bool use_readback;
+};
+
+/* ---- expressions ---- */
+struct crc_buf {
+	const uint8_t *data;
+	size_t len;
+	uint32_t sector_size;
+};
+
+static int crc_over_buffer(void *user, uint64_t start_sector, uint64_t len, uint32_t *out)
+{
+	const struct crc_buf *b = user;
+	uint64_t off = start_sector * b->sector_size;
+	if (off > b->len || len > b->len - off)
+		return MFW_E_RANGE;
+	*out = mfw_crc32(0, b->data + off, (size_t)len);
+	return 0;
+}
+
+static void env_for(const struct flash_run *fr, unsigned lun, uint32_t sector_size,
+		    struct mfw_expr_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->num_disk_sectors = fr->lun[lun].num_disk_sectors;
+	env->num_disk_blocks = fr->lun[lun].num_disk_blocks;
+	env->sector_size = sector_size;
+}
+
+static int eval_sector(struct flash_run *fr, const struct mfw_step *s, uint64_t *out)
+{
+	struct mfw_expr_env env;
+	int r;
+	env_for(fr, s->e->physical_partition_number, s->e->sector_size, &env);
+	r = mfw_expr_eval_text(fr->ctx, s->e->start_sector, &env, out);
+	if (r < 0)
+		return mfw_fail_keep(fr->ctx, r, "%s line %u: cannot evaluate start_sector '%s'",
+				     fr->plan.files[s->manifest].name, s->e->line, s->e->start_sector);
+	return 0;
+}
+
+/* ---- file-targeted patches (MIBIB image, gpt_main0.bin) ---- */
+static int apply_file_patch(struct flash_run *fr, const struct mfw_rp_file *pf,
+			    const struct mfw_rp_elem *p, uint8_t *buf, size_t len)
+{
+	struct crc_buf cb = { buf, len, p->sector_size };
+	struct mfw_expr_env env;
+	uint64_t sector, value, off;
+	int r;
+
+	env_for(fr, p->physical_partition_number, p->sector_size, &env);
+	env.crc32 = crc_over_buffer;
+	env.user = &cb;
+	r = mfw_expr_eval_text(fr->ctx, p->start_sector, &env, &sector);
+	if (r == 0)
+		r = mfw_expr_eval_text(fr->ctx, p->value, &env, &value);
+	if (r < 0)
+		return mfw_fail_keep(fr->ctx, r, "%s line %u: cannot evaluate patch '%s'", pf->name,
+				     p->line, p->value);
+	off = sector * p->sector_size + p->byte_offset;
+	if (p->size_in_bytes == 0 || p->size_in_bytes > 8 || off > len || p->size_in_bytes > len - off)
+		return mfw_fail(fr->ctx, MFW_E_FORMAT,
+				"%s line %u: patch writes %u bytes at byte %llu of a %zu-byte file",
+				pf->name, p->line, p->size_in_bytes, (unsigned long long)off, len);
+	for (unsigned i = 0; i < p->size_in_bytes; i++)
+		buf[off + i] = (uint8_t)(value >> (8 * i)); /* little-endian (patch file NOTE) */
+	mfw_dbg(fr->ctx, "patched %s byte %llu = %llu (%s)", p->filename, (unsigned long long)off,
+		(unsigned long long)value, p->what);
+	return 0;
+}
+
+static int prepare_patched(struct flash_run *fr, struct mfw_step *s)
+{
+	const struct mfw_rp_elem *e = s->e;
+	void *data = NULL;
+	size_t len = 0;
+	int r, found = 0;
+
+	for (unsigned fi = 0; fi < fr->plan.nfiles; fi++) {
+		const struct mfw_rp_file *pf = &fr->plan.files[fi];
+		if (pf->doc != MFW_RP_DOC_PATCH)
+			continue;
+		for (size_t i = 0; i < pf->nelem; i++) {
+			const struct mfw_rp_elem *p = &pf->elems[i];
+			char target[MFW_PKG_PATH_MAX];
+			if (p->kind != MFW_RP_PATCH || !strcasecmp(p->filename, "DISK"))
+				continue;
+			if (mfw_pkg_resolve(NULL, pf->name, p->filename, target, sizeof(target)) < 0 ||
+			    strcmp(target, s->file))
+				continue;
+			if (!data) {
+				r = mfw_pkg_read_all(fr->ctx, fr->plan.pkg, s->file, MAX_PATCHED_FILE,
+						     &data, &len);
+				if (r < 0)
+					return r;
+			}
+			r = apply_file_patch(fr, pf, p, data, len);
+			if (r < 0) {
+				free(data);
+				return r;
+			}
+			found++;
+		}
+	}
+	(void)e;
+	if (found) {
+		free(s->patched);
+		s->patched = data;
+		s->data_size = len - (size_t)(e->file_sector_offset * e->sector_size);
+	}
+	return 0;
+}
+
+/* ---- program source: file (or patched copy), padded to whole sectors, hashed ---- */
+struct prog_src {
+	struct mfw_ctx *ctx;
+	struct mfw_pkg_file *f;
+	const uint8_t *mem;
+	uint64_t data_left;
+	uint64_t mem_off;
+	uint8_t pad;
+	struct mfw_hash sha;
+};
+
+static int prog_fill(void *user, uint8_t *buf, size_t len)
+{
+	struct prog_src *ps = user;
+	size_t done = 0;
+	while (done < len && ps->data_left) {
+		size_t want = len - done, got = 0;
+		int r;
+		if (want > ps->data_left)
+			want = (size_t)ps->data_left;
+		if (ps->mem) {
+			memcpy(buf + done, ps->mem + ps->mem_off, want);
+			ps->mem_off += want;
+			got = want;
+		} else {
+			r = mfw_pkg_file_read(ps->ctx, ps->f, buf + done, want, &got);
+			if (r < 0)
+				return r;
+			if (!got)
+				return mfw_fail(ps->ctx, MFW_E_IO, "file ended early");
+		}
+		done += got;
+		ps->data_left -= got;
+	}
+	/*
+	 * The last sector is padded. On NAND with 0xFF (the erased value: UBI
+	 * and the programmer treat such pages as empty); on eMMC with 0x00 as
+	 * qdl and QFirehose do.
+	 */
+	if (done < len)
+		memset(buf + done, ps->pad, len - done);
+	return mfw_hash_update(&ps->sha, buf, len);
+}
+
+static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh_attr **attrs,
+		       size_t *n)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)sectors);
+	return mfw_rp_attrs_replace(s->e->attrs, s->e->nattr, "num_partition_sectors", v, attrs, n);
+}
+
+static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
+			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name);
+
+static int run_program(struct flash_run *fr, struct mfw_step *s)
+{
+	const struct mfw_rp_elem *e = s->e;
+	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
+	struct mfw_fh_attr *attrs = NULL;
+	uint64_t sectors, bytes;
+	uint8_t digest[32];
+	size_t nattr = 0;
+	char name[MFW_PKG_PATH_MAX];
+	int r;
+
+	mfw_step_name(s, name, sizeof(name));
+	r = prepare_patched(fr, s);
+	if (r < 0)
+		return r;
+	sectors = (s->data_size + e->sector_size - 1) / e->sector_size;
+	bytes = sectors * e->sector_size;
+	r = build_attrs(s, sectors, &attrs, &nattr);
+	if (r < 0)
+		return mfw_fail(fr->ctx, r, "out of memory");
+	ps.data_left = s->data_size;
+	if (s->patched) {
+		ps.mem = s->patched;
+		ps.mem_off = e->file_sector_offset * e->sector_size;
+	} else {
+		r = mfw_pkg_file_open(fr->ctx, fr->plan.pkg, s->file, &ps.f);
+		if (r < 0)
+			goto out_free_attrs;
+		r = mfw_pkg_file_skip(fr->ctx, ps.f, e->file_sector_offset * e->sector_size);
+		if (r < 0)
+			goto out_close_file;
+	}
+	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
+	if (r < 0)
+		goto out_close_file;
+	mfw_dbg(fr->ctx, "program '%s' from %s: %llu sectors at %s", name, s->file,
+		(unsigned long long)sectors, e->start_sector);
+	r = mfw_fh_program(&fr->fh, attrs, nattr, bytes, prog_fill, &ps, name);
+	if (r < 0) {
+		mfw_hash_free(&ps.sha);
+		goto out_close_file;
+	}
+	r = mfw_hash_final(&ps.sha, digest, sizeof(digest));
+	if (r < 0)
+		goto out_close_file;
+	fr->sum->programs++;
+	fr->sum->bytes += bytes;
+	r = verify_range(fr, s, attrs, nattr, bytes, digest, name);
+out_close_file:
+	if (ps.f)
+		mfw_pkg_file_close(ps.f);
+out_free_attrs:
+	mfw_rp_attrs_free(attrs, nattr);
+	return r;
+}
+
+/* ---- verification ---- */
+struct readback {
+	struct mfw_hash sha;
+};
+
+static int readback_sink(void *user, const uint8_t *buf, size_t len)
+{
+	struct readback *rb = user;
+	return mfw_hash_update(&rb->sha, buf, len);
+}
+
+static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
+			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name)
+{
+	uint8_t got[32];
+	char a[65], b[65];
+	int r;
+
+	if (fr->use_digest) {
+		mfw_progress(fr->ctx, "verify", name, 0, bytes);
+		r = mfw_fh_sha256(&fr->fh, attrs, nattr, got);
+		if (r < 0)
+			return r;
+		mfw_progress(fr->ctx, "verify", name, bytes, bytes);
+	} else if (fr->use_readback) {
+		struct readback rb;
+		r = mfw_hash_init(&rb.sha, MFW_HASH_SHA256);
+		if (r < 0)
+			return r;
+		r = mfw_fh_read(&fr->fh, attrs, nattr, bytes, readback_sink, &rb, name);
+		if (r < 0) {
+			mfw_hash_free(&rb.sha);
+			return r;
+		}
+		r = mfw_hash_final(&rb.sha, got, sizeof(got));
+		if (r < 0)
+			return r;
+	} else {
+		return 0;
+	}
+	if (memcmp(got, want, 32)) {
+		mfw_hex_encode(want, 32, a);
+		mfw_hex_encode(got, 32, b);
+		return mfw_fail(fr->ctx, MFW_E_VERIFY,
+				"'%s' (%llu bytes at sector %s) reads back different from what was "
+				"written: sha256 %s expected, device has %s",
+				name, (unsigned long long)bytes, s->e->start_sector, a, b);
+	}
+	fr->sum->verified++;
+	return 0;
+}
+
+/* ---- device phases ---- */
+static int open_session(struct flash_run *fr, struct mfw_transport *t)
+{
+	struct mfw_edl edl;
+	int r;
+
+	mfw_edl_init(&edl, fr->ctx, t);
+	r = mfw_edl_connect(&edl);
+	if (r < 0)
+		return r;
+	fr->sum->programmer_uploaded = !edl.firehose_running;
+	r = mfw_edl_load_programmer(&edl, fr->plan.programmer, fr->plan.programmer_len,
+				    fr->plan.layout.programmer);
+	if (r < 0)
+		return r;
+	r = mfw_fh_session_init(&fr->fh, fr->ctx, t, edl.rx, edl.rx_len);
+	if (r < 0)
+		return r;
+	if (fr->o->stall_ms > 0)
+		fr->fh.stall_ms = fr->o->stall_ms;
+	/* start-up logs carry the supported functions; a running programmer repeats them on <nop/> */
+	r = mfw_fh_drain(&fr->fh, MFW_FH_QUIET_MS, mfw_deadline_in(MFW_FH_STARTUP_DRAIN_MS));
+	if (r < 0)
+		return r;
+	if (edl.firehose_running && !fr->fh.funcs.complete) {
+		r = mfw_fh_nop(&fr->fh);
+		if (r < 0)
+			return r;
+		mfw_fh_drain(&fr->fh, MFW_FH_QUIET_MS, mfw_deadline_in(1000));
+	}
+	return mfw_fh_configure(&fr->fh, fr->plan.nand ? "nand" : "emmc",
+				fr->o->max_payload ? fr->o->max_payload : DEFAULT_PAYLOAD);
+}
+
+static bool lun_used(const struct mfw_plan *p, unsigned lun)
+{
+	for (size_t i = 0; i < p->nsteps; i++)
+		if (p->steps[i].e->physical_partition_number == lun)
+			return true;
+	return false;
+}
+
+/* Read each used LUN's geometry and check the package against it before anything is erased. */
+static int check_geometry(struct flash_run *fr)
+{
+	for (unsigned lun = 0; lun < MFW_PKG_MAX_LUNS; lun++) {
+		struct lun_geo *g = &fr->lun[lun];
+		int r;
+		if (!lun_used(&fr->plan, lun))
+			continue;
+		r = mfw_fh_storage_info(&fr->fh, lun, &g->si);
+		if (r < 0)
+			return r;
+		g->known = true;
+		if (fr->plan.nand) {
+			uint32_t ppb;
+			if (!(g->si.have & MFW_FH_SI_PAGE_SIZE) || !(g->si.have & MFW_FH_SI_BLOCK_SIZE) ||
+			    !g->si.page_size || g->si.block_size % g->si.page_size)
+				return mfw_fail(fr->ctx, MFW_E_PROTO,
+						"the programmer did not report NAND page and block size");
+			ppb = g->si.block_size / g->si.page_size;
+			g->num_disk_blocks = g->si.total_blocks;
+			g->num_disk_sectors = g->si.total_blocks * ppb;
+			if (fr->plan.layout.page_size &&
+			    (fr->plan.layout.page_size != g->si.page_size ||
+			     fr->plan.layout.block_size != g->si.block_size))
+				return mfw_fail(fr->ctx, MFW_E_MISMATCH,
+						"the package is for %u-byte pages and %u KiB blocks but "
+						"the device has %u-byte pages and %u KiB blocks; nothing "
+						"was erased",
+						fr->plan.layout.page_size, fr->plan.layout.block_size / 1024,
+						g->si.page_size, g->si.block_size / 1024);
+			for (size_t i = 0; i < fr->plan.nsteps; i++) {
+				const struct mfw_rp_elem *e = fr->plan.steps[i].e;
+				if (fr->plan.steps[i].kind == MFW_STEP_PATCH)
+					continue;
+				if (e->sector_size != g->si.page_size ||
+				    (e->pages_per_block && e->pages_per_block != ppb))
+					return mfw_fail(fr->ctx, MFW_E_MISMATCH,
+							"%s line %u uses %u-byte sectors and %u pages "
+							"per block; the device has %u and %u; nothing "
+							"was erased",
+							fr->plan.files[fr->plan.steps[i].manifest].name,
+							e->line, e->sector_size, e->pages_per_block,
+							g->si.page_size, ppb);
+			}
+		} else {
+			g->num_disk_sectors = g->si.total_blocks;
+		}
+		mfw_dbg(fr->ctx, "lun %u: %llu sectors (%s)", lun,
+			(unsigned long long)g->num_disk_sectors, g->si.mem_type);
+	}
+	return 0;
+}
+
+static int run_steps(struct flash_run *fr)
+{
+	for (size_t i = 0; i < fr->plan.nsteps; i++) {
+		struct mfw_step *s = &fr->plan.steps[i];
+		char name[MFW_PKG_PATH_MAX];
+		uint64_t start;
+		int r;
+
+		if (mfw_cancelled(fr->ctx))
+			return mfw_fail(fr->ctx, MFW_E_CANCELLED, "cancelled before step %zu of %zu",
+					i + 1, fr->plan.nsteps);
+		/* every expression is evaluated before it is sent: a bad one stops here */
+		if (s->kind != MFW_STEP_PATCH) {
+			r = eval_sector(fr, s, &start);
+			if (r < 0)
+				return r;
+		}
+		mfw_step_name(s, name, sizeof(name));
+		switch (s->kind) {
+		case MFW_STEP_ERASE:
+			mfw_progress(fr->ctx, "erase", name, 0, 1);
+			r = mfw_fh_erase(&fr->fh, s->e->attrs, s->e->nattr, name);
+			if (r == 0) {
+				fr->sum->erases++;
+				mfw_progress(fr->ctx, "erase", name, 1, 1);
+			}
+			break;
+		case MFW_STEP_PROGRAM:
+			r = run_program(fr, s);
+			break;
+		case MFW_STEP_PATCH:
+			r = mfw_fh_patch(&fr->fh, s->e->attrs, s->e->nattr);
+			if (r == 0)
+				fr->sum->patches++;
+			break;
+		default:
+			r = MFW_E_INVAL;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void choose_verify(struct flash_run *fr)
+{
+	bool digest = mfw_fh_funcs_has(&fr->fh.funcs, "getsha256digest");
+	switch (fr->o->verify) {
+	case MFW_VERIFY_NONE:
+		break;
+	case MFW_VERIFY_DIGEST:
+		fr->use_digest = true;
+		break;
+	case MFW_VERIFY_READBACK:
+		fr->use_readback = true;
+		break;
+	default:
+		fr->use_digest = digest;
+		fr->use_readback = !digest;
+	}
+	fr->sum->verify_method = fr->use_digest ? "digest" : fr->use_readback ? "readback" : "none";
+}
+
+int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_flash_opts *o,
+	      struct mfw_flash_summary *sum)
+{
+	struct flash_run fr = { .ctx = ctx, .o = o, .sum = sum };
+	int64_t start;
+	int r;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!o->package)
+		return mfw_fail(ctx, MFW_E_INVAL, "no package given");
+	r = mfw_plan_build(ctx, o, &fr.plan);
+	if (r < 0)
+		return r;
+	snprintf(sum->manifest_note, sizeof(sum->manifest_note), "%s", fr.plan.layout.note);
+	snprintf(sum->storage, sizeof(sum->storage), "%s", fr.plan.nand ? "nand" : "emmc");
+	snprintf(sum->programmer, sizeof(sum->programmer), "%s", fr.plan.layout.programmer);
+	sum->skipped = fr.plan.skipped;
+
+	start = mfw_now_ms();
+	r = open_session(&fr, t);
+	if (r < 0)
+		goto out_free_session;
+	choose_verify(&fr);
+	r = check_geometry(&fr);
+	if (r < 0)
+		goto out_free_session;
+	r = run_steps(&fr);
+	if (r < 0)
+		goto out_free_session;
+	if (!o->no_reset) {
+		r = mfw_fh_power(&fr.fh, "reset", RESET_DELAY_S);
+		if (r < 0)
+			goto out_free_session;
+	}
+	sum->seconds = (double)(mfw_now_ms() - start) / 1000.0;
+out_free_session:
+	mfw_fh_session_free(&fr.fh);
+	mfw_plan_free(&fr.plan);
+	return r;
+}
