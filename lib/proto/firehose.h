@@ -46,19 +46,29 @@ struct mfw_fh_splitter {
 	size_t len;
 	size_t cap;
 	size_t doc_end; /* internal: end of the document handed out last */
+	size_t scanned; /* internal: buffer length at the last fruitless scan */
+	uint64_t skipped; /* stats: garbage bytes dropped before documents */
 };
 
 void mfw_fh_splitter_init(struct mfw_fh_splitter *sp);
 void mfw_fh_splitter_free(struct mfw_fh_splitter *sp);
-/* Append received bytes. MFW_E_NOMEM, or MFW_E_PROTO when the buffered text exceeds MFW_FH_MAX_DOC with no complete document. */
+/*
+ * Append received bytes. MFW_E_NOMEM, or MFW_E_PROTO when the buffered text
+ * exceeds MFW_FH_MAX_DOC with no complete document (nothing is appended
+ * then, so a hostile peer cannot make the buffer grow). Push XML only: once
+ * a rawmode="true" ACK was handed out, drain take_raw() and read raw data
+ * directly instead of pushing it here.
+ */
 int mfw_fh_splitter_push(struct mfw_fh_splitter *sp, const void *data, size_t len);
 /*
  * Hand out the next complete document (from the first '<' up to and
  * including "</data>", or a self-closing "<data/>"). Returns 1 and sets
- * *doc/*len (valid until the next call on sp), 0 when no complete document
- * is buffered. Bytes before the document that are whitespace or NULs are
+ * *doc and *len (valid until the next call on sp), 0 when no complete document
+ * is buffered, MFW_E_PROTO when the next document is larger than
+ * MFW_FH_MAX_DOC. Bytes before the document that are whitespace or NULs are
  * skipped; any other leading garbage is skipped up to the next "<?xml" or
- * "<data" and counted in sp-side stats only.
+ * "<data" and counted in sp->skipped only. A document cut short by a new
+ * "<?xml" is dropped as garbage (resynchronisation after line noise).
  */
 int mfw_fh_splitter_next(struct mfw_fh_splitter *sp, const char **doc, size_t *len);
 /* Bytes buffered that are not part of a handed-out document. */
