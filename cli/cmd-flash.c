@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "cli.h"
+#include "port.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ALLOW 16
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modemfw flash PACKAGE [-p PORT] [options]\n"
+		"\n"
+		"Flash a firmware package (a directory or a .zip) into a module in EDL mode.\n"
+		"md5.txt and the manifests are checked before the device is touched.\n"
+		"\n"
+		"  -p, --port PORT         auto (default: USB 05c6:9008), /dev/ttyUSBn, /dev/wwan0..,\n"
+		"                          tcp:HOST:PORT, unix:PATH, or emu (in-process virtual modem: dry run)\n"
+		"      --factory           use the *_factory.xml manifest instead of *_update.xml\n"
+		"      --manifest FILE     use this rawprogram XML\n"
+		"      --order safe|document\n"
+		"                          NAND: safe = every erase, then programs, SBL last (default)\n"
+		"      --verify auto|digest|readback|none\n"
+		"      --allow-protected LABEL\n"
+		"                          allow writing a protected partition (efs2, modemst1, ...)\n"
+		"      --no-md5            do not check md5.txt\n"
+		"      --no-reset          leave the programmer running\n"
+		"      --max-payload N     configure proposal in bytes (default 1 MiB)\n"
+		"      --stall-timeout S   seconds without progress that end a transfer (default 20)\n"
+		"\n"
+		"Exit codes: see docs/cli.md.\n");
+}
+
+static int parse_verify(const char *s, enum mfw_verify_mode *out)
+{
+	static const char *const names[] = { "auto", "digest", "readback", "none" };
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum mfw_verify_mode)i;
+			return 0;
+		}
+	return -1;
+}
+
+static void print_summary(struct cli *cli, const char *package, const char *port,
+			  const struct mfw_flash_summary *s)
+{
+	char b[32], j1[1024], j2[256], j3[600];
+	if (cli->json) {
+		cli_json_event(cli, "summary",
+			       "\"package\":%s,\"port\":%s,\"storage\":\"%s\",\"manifest\":%s,"
+			       "\"programs\":%u,\"erases\":%u,\"patches\":%u,\"skipped\":%u,"
+			       "\"bytes\":%llu,\"verified\":%u,\"verify\":\"%s\",\"seconds\":%.3f,"
+			       "\"programmer_uploaded\":%s",
+			       cli_json_str(j1, sizeof(j1), package), cli_json_str(j2, sizeof(j2), port),
+			       s->storage, cli_json_str(j3, sizeof(j3), s->manifest_note), s->programs,
+			       s->erases, s->patches, s->skipped, (unsigned long long)s->bytes,
+			       s->verified, s->verify_method ? s->verify_method : "none", s->seconds,
+			       s->programmer_uploaded ? "true" : "false");
+		return;
+	}
+	printf("flashed %s into %s (%s)\n", package, port, s->storage);
+	printf("  %u programs (%s), %u erases, %u patches, %u elements without a file skipped\n",
+	       s->programs, cli_bytes(b, sizeof(b), (double)s->bytes), s->erases, s->patches,
+	       s->skipped);
+	if (s->verified)
+		printf("  verified: %u ranges by %s\n", s->verified,
+		       !strcmp(s->verify_method, "digest") ? "device SHA-256 digest" : "read-back");
+	else
+		printf("  verified: no (--verify none)\n");
+	printf("  device time: %.1f s (%s/s)\n", s->seconds,
+	       cli_bytes(b, sizeof(b), s->seconds > 0 ? (double)s->bytes / s->seconds : 0));
+}
+
+int cmd_flash(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "factory", no_argument, NULL, 'F' },
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "order", required_argument, NULL, 'o' },
+		{ "verify", required_argument, NULL, 'V' },
+		{ "allow-protected", required_argument, NULL, 'A' },
+		{ "no-md5", no_argument, NULL, 'N' },
+		{ "no-reset", no_argument, NULL, 'R' },
+		{ "max-payload", required_argument, NULL, 'P' },
+		{ "stall-timeout", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *allow[MAX_ALLOW];
+	struct mfw_flash_opts o = { 0 };
+	struct mfw_flash_summary sum;
+	struct mfw_package_info info;
+	struct cli_port port;
+	const char *spec = "auto";
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			spec = optarg;
+			break;
+		case 'F':
+			o.pick = MFW_FLASH_PICK_FACTORY;
+			break;
+		case 'm':
+			o.pick = MFW_FLASH_PICK_FILE;
+			o.rawprogram = optarg;
+			break;
+		case 'o':
+			if (!strcmp(optarg, "safe"))
+				o.order = MFW_FLASH_ORDER_SAFE;
+			else if (!strcmp(optarg, "document"))
+				o.order = MFW_FLASH_ORDER_DOCUMENT;
+			else {
+				fprintf(stderr, "modemfw flash: --order is safe or document\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'V':
+			if (parse_verify(optarg, &o.verify) < 0) {
+				fprintf(stderr, "modemfw flash: --verify is auto, digest, readback or none\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'A':
+			if (o.n_allow_protected == MAX_ALLOW) {
+				fprintf(stderr, "modemfw flash: too many --allow-protected\n");
+				return EXIT_USAGE;
+			}
+			allow[o.n_allow_protected++] = optarg;
+			o.allow_protected = allow;
+			break;
+		case 'N':
+			o.skip_md5 = true;
+			break;
+		case 'R':
+			o.no_reset = true;
+			break;
+		case 'P':
+			o.max_payload = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'S':
+			o.stall_ms = atoi(optarg) * 1000;
+			if (o.stall_ms <= 0) {
+				fprintf(stderr, "modemfw flash: --stall-timeout needs seconds > 0\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.package = argv[optind];
+
+	r = mfw_package_probe(cli->ctx, o.package, o.pick, o.rawprogram, &info);
+	if (r < 0)
+		return cli_report_error(cli, r, "package");
+	r = cli_port_open(cli, spec, info.nand, &port);
+	if (r < 0)
+		return cli_report_error(cli, r, spec);
+	cli_install_signals(cli);
+	cli_progress_begin(cli);
+	r = mfw_flash(cli->ctx, port.t, &o, &sum);
+	cli_progress_end(cli);
+	if (r < 0) {
+		c = cli_report_error(cli, r, "flash");
+		cli_port_close(&port);
+		return c;
+	}
+	print_summary(cli, o.package, port.name, &sum);
+	cli_port_close(&port);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * -p PORT: a transport spec, "emu" (an in-process virtual modem: a dry run
+ * of the real thing) or "auto".
+ */
+#include "cli.h"
+#include "port.h"
+
+#include <modemfw/emu.h>
+#include <modemfw/transport.h>
+
+#include <stdio.h>
+#include <string.h>
+
+int cli_port_open(struct cli *cli, const char *spec, bool emu_nand, struct cli_port *port)
+{
+	int r;
+	memset(port, 0, sizeof(*port));
+	if (!spec || !strcmp(spec, "auto")) {
+		/* discovery (sysfs) is not built yet: the only automatic choice is libusb EDL */
+		r = mfw_transport_open(cli->ctx, "usb", &port->t);
+		if (r < 0)
+			return r;
+		snprintf(port->name, sizeof(port->name), "usb (EDL)");
+		return 0;
+	}
+	if (!strcmp(spec, "emu")) {
+		struct mfw_emu_config cfg;
+		mfw_emu_config_defaults(&cfg, emu_nand ? MFW_EMU_NAND : MFW_EMU_EMMC);
+		cfg.image_path = NULL; /* anonymous: a dry run keeps nothing */
+		r = mfw_emu_new(cli->ctx, &cfg, &port->emu);
+		if (r < 0)
+			return r;
+		r = mfw_emu_attach(port->emu, &port->t);
+		if (r < 0) {
+			mfw_emu_free(port->emu);
+			port->emu = NULL;
+			return r;
+		}
+		snprintf(port->name, sizeof(port->name), "in-process virtual modem (%s)",
+			 emu_nand ? "NAND" : "eMMC");
+		return 0;
+	}
+	r = mfw_transport_open(cli->ctx, spec, &port->t);
+	if (r < 0)
+		return r;
+	snprintf(port->name, sizeof(port->name), "%s", spec);
+	return 0;
+}
+
+void cli_port_close(struct cli_port *port)
+{
+	if (port->t)
+		mfw_transport_close(port->t);
+	if (port->emu)
+		mfw_emu_free(port->emu);
+	memset(port, 0, sizeof(*port));
+}
