@@ -30,3 +30,8 @@ bool mfw_zlp_expected_in(size_t got, size_t requested, size_t max_packet)
 {
 	return max_packet > 0 && got > 0 && got == requested && got % max_packet == 0;
 }
+
+void mfw_transport_set_ctx(struct mfw_transport *t, struct mfw_ctx *ctx)
+{
+	t->ctx = ctx;
+}

@@ -99,6 +99,53 @@ int mfw_transport_from_fd(struct mfw_ctx *ctx, int fd, const char *name,
 int mfw_transport_pair(struct mfw_ctx *ctx, size_t capacity,
 		       struct mfw_transport **a, struct mfw_transport **b);
 
+/* Hand an end to another thread's context (pair ends used by two threads). */
+void mfw_transport_set_ctx(struct mfw_transport *t, struct mfw_ctx *ctx);
+
+/*
+ * usb only (no-op on other kinds): whether a ZLP ends host->device
+ * transfers that are a multiple of wMaxPacketSize. Default true; false for
+ * devices with a no-ZLP quirk (sahara-firehose.md section 6).
+ */
+void mfw_transport_usb_set_zlp(struct mfw_transport *t, bool zlp_aware);
+
+/*
+ * usb spec parsing: "usb" (first EDL device) or "usb:BUS-PORT[.PORT...]"
+ * (sysfs-style path, e.g. usb:1-2.3). *bus = 0 and *n_ports = 0 for "usb".
+ * Pure; returns MFW_E_INVAL for anything else.
+ */
+#define MFW_USB_MAX_PORTS 7
+int mfw_usb_parse_spec(const char *spec, uint8_t *bus, uint8_t ports[MFW_USB_MAX_PORTS],
+		       int *n_ports);
+
+/*
+ * Server side, for the virtual modem. spec:
+ *   tcp:HOST:PORT   listening socket (SO_REUSEADDR; port 0 picks a free port)
+ *   unix:PATH       listening socket; a stale socket file is replaced (the
+ *                   probe that tells stale from live is, on a live socket,
+ *                   a connection that closes at once: the server sees NODEV)
+ *   pty:LINK        a raw pty; LINK becomes a symlink to its slave (removed on close)
+ */
+struct mfw_listener;
+int mfw_listener_open(struct mfw_ctx *ctx, const char *spec, struct mfw_listener **ret);
+/*
+ * Wait for the next peer before the deadline: MFW_E_TIMEOUT when none came
+ * (no detail set: this is the emulator's idle loop). For pty the peer is
+ * whoever opens the slave; the returned transport reads MFW_E_NODEV once it
+ * closed the slave, after which accept waits for the next opener.
+ */
+int mfw_listener_accept(struct mfw_listener *l, mfw_deadline_t deadline,
+			struct mfw_transport **ret);
+/* pty: wait until the slave is open (0) or the deadline passes; 0 at once for sockets. */
+int mfw_listener_wait_peer(struct mfw_listener *l, mfw_deadline_t deadline);
+/* tcp: the bound port (useful after port 0); 0 for other kinds. */
+int mfw_listener_port(const struct mfw_listener *l);
+/* "tcp:127.0.0.1:40321", "unix:/run/x.sock", or the pty slave "/dev/pts/5". */
+const char *mfw_listener_name(const struct mfw_listener *l);
+/* pty: the slave node; NULL for sockets. */
+const char *mfw_listener_slave(const struct mfw_listener *l);
+void mfw_listener_close(struct mfw_listener *l);
+
 /*
  * ZLP rule, host->device: after a transfer whose length is a non-zero
  * multiple of max_packet, a zero-length packet ends it (unless the host

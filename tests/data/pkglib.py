@@ -744,3 +744,138 @@ def xml_path_to_rel(filename, xml_dir_rel):
 
 def write_json(path, obj):
     write_file(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+# ---------------------------------------------------------------------------
+# GPT (eMMC)
+# ---------------------------------------------------------------------------
+
+def gpt_guid(text):
+    """Deterministic version-4-shaped GUID from a text, in GPT (mixed-endian)
+    byte order."""
+    import uuid
+    h = hashlib.sha256(("modemfw-gpt:" + text).encode()).digest()[:16]
+    return uuid.UUID(bytes=h, version=4).bytes_le
+
+
+def _guid_bytes(s):
+    import uuid
+    return uuid.UUID(s).bytes_le
+
+
+def gpt_entries(disk_sectors=None):
+    """The 128-entry array (16384 bytes). disk_sectors=None: package form
+    (the grow partition's ending LBA left 0 for the patch)."""
+    arr = bytearray(GPT_ENTRIES * GPT_ENTRY_SIZE)
+    for i, (name, first, n) in enumerate(EMMC_TABLE):
+        if n == EMMC_TO_END:
+            last = disk_sectors - 34 if disk_sectors is not None else 0
+        else:
+            last = first + n - 1
+        ent = (_guid_bytes(GPT_TYPE_BASIC_DATA) + gpt_guid(name)
+               + struct.pack("<QQQ", first, last, 0)
+               + name.encode("utf-16-le").ljust(72, b"\0"))
+        arr[i * GPT_ENTRY_SIZE:(i + 1) * GPT_ENTRY_SIZE] = ent
+    return bytes(arr)
+
+
+def gpt_header(my_lba, alt_lba, last_usable, entries_lba, entries_crc):
+    h = bytearray(b"EFI PART" + struct.pack("<IIII", 0x00010000, 92, 0, 0)
+                  + struct.pack("<QQQQ", my_lba, alt_lba, 34, last_usable)
+                  + gpt_guid("disk") + struct.pack("<QII", entries_lba,
+                                                    GPT_ENTRIES, GPT_ENTRY_SIZE)
+                  + struct.pack("<I", entries_crc))
+    assert len(h) == 92
+    struct.pack_into("<I", h, 16, crc32(bytes(h)))
+    return bytes(h) + b"\0" * (EMMC_SECTOR - 92)
+
+
+def protective_mbr():
+    m = bytearray(EMMC_SECTOR)
+    # one partition of type 0xEE from LBA 1; size 0xFFFFFFFF (not patched,
+    # accepted by every GPT reader; the real size depends on the disk)
+    m[446:462] = bytes([0, 0x00, 0x02, 0x00, 0xEE, 0xFF, 0xFF, 0xFF]) + \
+        struct.pack("<II", 1, 0xFFFFFFFF)
+    m[510:512] = b"\x55\xaa"
+    return bytes(m)
+
+
+def gpt_main(disk_sectors=None):
+    """gpt_main0.bin (34 sectors): protective MBR, header, entries. With
+    disk_sectors=None the package form (fields for patch0.xml left 0, CRCs
+    valid for that form); otherwise the final primary GPT of such a disk."""
+    ents = gpt_entries(disk_sectors)
+    if disk_sectors is None:
+        hdr = gpt_header(1, 0, 0, 2, crc32(ents))
+    else:
+        hdr = gpt_header(1, disk_sectors - 1, disk_sectors - 34, 2, crc32(ents))
+    return protective_mbr() + hdr + ents
+
+
+def gpt_backup(disk_sectors=None):
+    """gpt_backup0.bin (33 sectors): entries then header."""
+    ents = gpt_entries(disk_sectors)
+    if disk_sectors is None:
+        hdr = gpt_header(0, 1, 0, 0, crc32(ents))
+    else:
+        hdr = gpt_header(disk_sectors - 1, 1, disk_sectors - 34, disk_sectors - 33,
+                         crc32(ents))
+    return ents + hdr
+
+
+def gpt_patches():
+    """patch0.xml in ptool style: pairs (file, DISK), in an order that leaves
+    a valid GPT when applied in document order: plain fields first, then the
+    entry-array CRCs, then the header CRCs (computed over zeroed CRC fields)."""
+    userdata = next(i for i, t in enumerate(EMMC_TABLE) if t[2] == EMMC_TO_END)
+    ud_sec = (userdata * GPT_ENTRY_SIZE) // EMMC_SECTOR
+    ud_off = (userdata * GPT_ENTRY_SIZE) % EMMC_SECTOR + 40
+    P = []
+
+    def pair(fname, fsec, dsec, off, size, value_f, value_d, what):
+        for fn, sec, val in ((fname, fsec, value_f), ("DISK", dsec, value_d)):
+            P.append({"SECTOR_SIZE_IN_BYTES": "512", "byte_offset": str(off),
+                      "filename": fn, "physical_partition_number": "0",
+                      "size_in_bytes": str(size), "start_sector": str(sec),
+                      "value": val, "what": what})
+
+    M, B = "gpt_main0.bin", "gpt_backup0.bin"
+    BH = "NUM_DISK_SECTORS-1."
+    pair(M, 1, 1, 16, 4, "0", "0", "Zero Out Header CRC in Primary Header.")
+    pair(B, 32, BH, 16, 4, "0", "0", "Zero Out Header CRC in Backup Header.")
+    pair(M, 1, 1, 48, 8, "NUM_DISK_SECTORS-34.", "NUM_DISK_SECTORS-34.",
+         "Update Primary Header with LastUseableLBA.")
+    pair(B, 32, BH, 48, 8, "NUM_DISK_SECTORS-34.", "NUM_DISK_SECTORS-34.",
+         "Update Backup Header with LastUseableLBA.")
+    pair(M, 1, 1, 32, 8, "NUM_DISK_SECTORS-1.", "NUM_DISK_SECTORS-1.",
+         "Update Primary Header with BackupGPT Header Location.")
+    pair(B, 32, BH, 24, 8, "NUM_DISK_SECTORS-1.", "NUM_DISK_SECTORS-1.",
+         "Update Backup Header with CurrentLBA.")
+    pair(B, 32, BH, 72, 8, "NUM_DISK_SECTORS-33.", "NUM_DISK_SECTORS-33.",
+         "Update Backup Header with Partition Array Location.")
+    pair(M, 2 + ud_sec, 2 + ud_sec, ud_off, 8, "NUM_DISK_SECTORS-34.",
+         "NUM_DISK_SECTORS-34.",
+         "Update last partition %d 'userdata' with actual size in Primary Header."
+         % (userdata + 1))
+    pair(B, ud_sec, "NUM_DISK_SECTORS-%d." % (33 - ud_sec), ud_off, 8,
+         "NUM_DISK_SECTORS-34.", "NUM_DISK_SECTORS-34.",
+         "Update last partition %d 'userdata' with actual size in Backup Header."
+         % (userdata + 1))
+    pair(M, 1, 1, 88, 4, "CRC32(2,16384)", "CRC32(2,16384)",
+         "Update Primary Header with CRC of Partition Array.")
+    pair(B, 32, BH, 88, 4, "CRC32(0,16384)", "CRC32(NUM_DISK_SECTORS-33.,16384)",
+         "Update Backup Header with CRC of Partition Array.")
+    pair(M, 1, 1, 16, 4, "CRC32(1,92)", "CRC32(1,92)",
+         "Update Primary Header with CRC of Primary Header.")
+    pair(B, 32, BH, 16, 4, "CRC32(32,92)", "CRC32(NUM_DISK_SECTORS-1.,92)",
+         "Update Backup Header with CRC of Backup Header.")
+    return P
+
+
+def apply_file_patches(data, basename, patches, disk_sectors=None, disk_blocks=None):
+    """Apply, in document order, the patches whose filename is `basename`."""
+    buf = bytearray(data)
+    for p in patches:
+        if p["filename"] == basename:
+            apply_patch(buf, p, int(p["SECTOR_SIZE_IN_BYTES"]), disk_sectors, disk_blocks)
+    return bytes(buf)
