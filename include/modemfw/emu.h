@@ -34,6 +34,11 @@ struct mfw_emu_config {
 	uint32_t serial;          /* Sahara serial number; default 0x0DE1F00D */
 	uint64_t hw_id;           /* Sahara MSM HW id */
 	const char *imei;         /* factory IMEI in the NV store; default 356938035643809 */
+	/* PBL: request the programmer with READ_DATA (32-bit) instead of READ_DATA_64 */
+	bool sahara_read_data_32;
+	/* quirks (docs/emulator.md) */
+	uint32_t final_ack_delay_ms; /* "slow final ACK": wait before a program's closing ACK */
+	uint32_t log_flood;          /* extra <log> lines after every response */
 };
 
 void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage storage);
@@ -48,6 +53,24 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
  * powered module whose USB host tool restarts.
  */
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec);
+
+/*
+ * Split form of mfw_emu_serve() for tools that print where they listen:
+ * open the listener and write its resolved name into bound (for tcp port 0
+ * the port the kernel chose, "tcp:127.0.0.1:40123"), then call
+ * mfw_emu_serve(emu, NULL) to serve on it.
+ */
+int mfw_emu_listen(struct mfw_emu *emu, const char *listen_spec, char *bound, size_t cap);
+
+enum mfw_emu_state {
+	MFW_EMU_STATE_FRESH = 0,      /* powered up; the next connection gets HELLO */
+	MFW_EMU_STATE_PBL = 1,        /* boot ROM past HELLO (silent on a new connection) */
+	MFW_EMU_STATE_PROGRAMMER = 2, /* Firehose programmer running */
+};
+enum mfw_emu_state mfw_emu_state(const struct mfw_emu *emu);
+
+/* Grow a bad block (NAND): persists in IMAGE.badblocks. MFW_E_RANGE, MFW_E_UNSUPPORTED on eMMC. */
+int mfw_emu_mark_bad(struct mfw_emu *emu, uint32_t block);
 
 /*
  * In-process device: creates a transport pair and serves one end in a

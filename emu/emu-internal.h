@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MFW_EMU_INTERNAL_H
+#define MFW_EMU_INTERNAL_H
+
+/*
+ * Inside the virtual modem. Four parts share this header:
+ *   storage.c     file-backed flash (NAND pages + bad blocks, eMMC sectors)
+ *   factory.c     the image a new module leaves the factory with
+ *   pbl.c         the boot ROM's Sahara side (programmer upload, command mode)
+ *   programmer.c  the Firehose programmer
+ * and emu.c ties them to connections (listener, in-process pair).
+ */
+#include <modemfw/emu.h>
+#include "core/core.h"
+#include "transport/transport.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- storage ---- */
+struct emu_store {
+	int fd;
+	bool nand;
+	uint64_t size;      /* bytes */
+	uint32_t sector;    /* Firehose sector: NAND page or eMMC sector */
+	uint64_t nsectors;
+	uint32_t block;     /* NAND erase block in bytes (eMMC: = sector) */
+	uint32_t ppb;       /* NAND pages per block (eMMC: 1) */
+	uint32_t nblocks;
+	uint8_t erased;     /* what erased storage reads as: NAND 0xFF, eMMC 0x00 */
+	uint8_t *bad;       /* NAND bad-block bitmap, nblocks bits */
+	char *bb_path;      /* sidecar "IMAGE.badblocks"; NULL for an anonymous image */
+};
+
+/*
+ * Open (or create, sparse, *created = true) the image of cfg. A new NAND
+ * image is written erased (0xFF) and its bad blocks filled with 0x00.
+ */
+int emu_store_open(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct emu_store *st,
+		   bool *created);
+void emu_store_close(struct emu_store *st);
+int emu_store_read(struct emu_store *st, uint64_t off, void *buf, size_t len);
+int emu_store_write(struct emu_store *st, uint64_t off, const void *buf, size_t len);
+/* Set a byte range to one value (0x00 punches a hole when it can). */
+int emu_store_fill(struct emu_store *st, uint64_t off, uint64_t len, uint8_t value);
+int emu_store_flush(struct emu_store *st);
+bool emu_store_is_bad(const struct emu_store *st, uint64_t block);
+/* Grown bad block: recorded in the sidecar so it persists, contents zeroed. */
+int emu_store_mark_bad(struct emu_store *st, uint32_t block);
+
+/*
+ * NAND page cursor: walks the good pages of a window [page, end), skipping
+ * bad blocks, the way the programmer lays data into a partition.
+ */
+struct emu_nand_cursor {
+	uint64_t page; /* next physical page */
+	uint64_t end;  /* window end, exclusive */
+	bool linear;   /* no partition known: no skipping */
+};
+/*
+ * Position the cursor logical good pages after win_start. MFW_E_NOSPC when
+ * the window runs out of good blocks first.
+ */
+int emu_nand_cursor_init(const struct emu_store *st, struct emu_nand_cursor *c, uint64_t win_start,
+			 uint64_t win_end, uint64_t logical, bool linear);
+/* Next run of consecutive good pages (at most max); 0 pages = out of good blocks. */
+uint64_t emu_nand_cursor_run(const struct emu_store *st, struct emu_nand_cursor *c, uint64_t max,
+			     uint64_t *phys);
+
+bool emu_all_bytes(const void *buf, size_t len, uint8_t value);
+
+/* ---- factory image ---- */
+int emu_factory_build(struct mfw_ctx *ctx, struct emu_store *st, const struct mfw_emu_config *cfg);
+/* NV store (docs/emulator.md): returns its length, written into out (cap >= EMU_NV_STORE_MAX). */
+#define EMU_NV_STORE_MAX 512
+int emu_nv_store_build(const char *imei, uint8_t *out, size_t cap);
+/* Encode an IMEI as NV item 550 (reference diag.md §3.1): 128 bytes. */
+int emu_nv_imei_encode(const char *imei, uint8_t out[128]);
+
+/* ---- device ---- */
+enum emu_state {
+	EMU_ST_FRESH,       /* PBL powered up, HELLO not yet sent */
+	EMU_ST_PBL,         /* PBL past HELLO: waiting for the host's packets */
+	EMU_ST_PROGRAMMER,  /* Firehose programmer running */
+};
+
+/* Why a session ended. */
+enum emu_end {
+	EMU_END_DISCONNECT, /* host went away; device state kept */
+	EMU_END_RESET,      /* device reset / powered off: drop the link, back to FRESH */
+	EMU_END_STOP,       /* cancelled or stopped by its owner */
+};
+
+struct mfw_emu {
+	struct mfw_ctx *ctx;     /* caller's context: cancel flag, log sink */
+	struct mfw_ctx *dctx;    /* device-side context: detail sentences of the device thread */
+	struct mfw_emu_config cfg;
+	char *image_path;
+	struct emu_store st;
+	_Atomic int state;       /* enum emu_state */
+	atomic_bool stop;        /* set by mfw_emu_free / a new attach */
+
+	/* programmer state that outlives a connection */
+	bool configured;
+	uint32_t payload_to_target;
+	uint64_t image_bytes;    /* size of the loaded programmer */
+
+	char *imei;
+	/* listener (mfw_emu_listen) */
+	struct mfw_listener *listener;
+
+	/* in-process session */
+	pthread_t thread;
+	bool thread_running;
+};
+
+/* A device link: reads poll the stop/cancel flags in short slices. */
+struct emu_link {
+	struct mfw_emu *emu;
+	struct mfw_transport *t;
+	struct mfw_ctx *cancel_ctx; /* serve: the owner's cancel flag; in-process: NULL */
+};
+
+/* Read up to cap bytes before deadline; MFW_E_CANCELLED when stopped. */
+int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t deadline);
+int emu_link_read_full(struct emu_link *l, void *buf, size_t len, mfw_deadline_t deadline);
+int emu_link_write(struct emu_link *l, const void *buf, size_t len);
+bool emu_stopping(const struct mfw_emu *emu);
+
+/* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
+int emu_pbl_run(struct emu_link *l, enum emu_end *end);
+/* programmer.c: serve Firehose until the session ends. */
+int emu_programmer_start(struct emu_link *l);
+int emu_programmer_run(struct emu_link *l, enum emu_end *end);
+
+#endif
