@@ -3,6 +3,7 @@
  * modemfw flash: run a checked plan against a device in EDL.
  */
 #include "ops/plan.h"
+#include "ops/sparse_map.h"
 #include "core/core.h"
 #include "proto/expr.h"
 #include "qcom/edl.h"
@@ -152,6 +153,7 @@ static int prepare_patched(struct flash_run *fr, struct mfw_step *s)
 /* ---- program source: file (or patched copy), padded to whole sectors, hashed ---- */
 struct prog_src {
 	struct mfw_ctx *ctx;
+	struct mfw_sparse_reader *sparse; /* sparse segment source, or NULL */
 	struct mfw_pkg_file *f;
 	const uint8_t *mem;
 	uint64_t data_left;
@@ -164,6 +166,10 @@ static int prog_fill(void *user, uint8_t *buf, size_t len)
 {
 	struct prog_src *ps = user;
 	size_t done = 0;
+	if (ps->sparse) {
+		int r = mfw_sparse_reader_fill(ps->sparse, buf, len);
+		return r < 0 ? r : mfw_hash_update(&ps->sha, buf, len);
+	}
 	while (done < len && ps->data_left) {
 		size_t want = len - done, got = 0;
 		int r;
@@ -204,6 +210,95 @@ static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh
 static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
 			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name);
 
+/*
+ * A sparse image is programmed as one <program> per stretch of data/fill
+ * chunks, at start_sector + offset; don't-care stretches are not sent
+ * (qdl does the same). The run map keeps memory bounded by the chunk count.
+ */
+static int run_sparse_segment(struct flash_run *fr, struct mfw_step *s, struct mfw_sparse_reader *rd,
+			      uint64_t base, uint64_t img_off, uint64_t len, const char *name)
+{
+	const struct mfw_rp_elem *e = s->e;
+	struct prog_src ps = { .ctx = fr->ctx, .sparse = rd };
+	struct mfw_fh_attr *a1 = NULL, *a2 = NULL;
+	size_t n1 = 0, n2 = 0;
+	uint8_t digest[32];
+	char v[32];
+	int r;
+
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)(base + img_off / e->sector_size));
+	r = build_attrs(s, len / e->sector_size, &a1, &n1);
+	if (r == 0)
+		r = mfw_rp_attrs_replace(a1, n1, "start_sector", v, &a2, &n2);
+	if (r < 0) {
+		r = mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
+		goto out_free_attrs;
+	}
+	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
+	if (r < 0)
+		goto out_free_attrs;
+	r = mfw_fh_program(&fr->fh, a2, n2, len, prog_fill, &ps, name);
+	if (r < 0) {
+		mfw_hash_free(&ps.sha);
+		goto out_free_attrs;
+	}
+	r = mfw_hash_final(&ps.sha, digest, sizeof(digest));
+	if (r < 0)
+		goto out_free_attrs;
+	fr->sum->bytes += len;
+	r = verify_range(fr, s, a2, n2, len, digest, name);
+out_free_attrs:
+	mfw_rp_attrs_free(a1, n1);
+	mfw_rp_attrs_free(a2, n2);
+	return r;
+}
+
+static int run_sparse_program(struct flash_run *fr, struct mfw_step *s, const char *name)
+{
+	const struct mfw_rp_elem *e = s->e;
+	struct mfw_sparse_reader rd = { .ctx = fr->ctx };
+	struct mfw_sparse_map map;
+	uint64_t base;
+	size_t i = 0;
+	int r;
+
+	r = eval_sector(fr, s, &base);
+	if (r < 0)
+		return r;
+	r = mfw_sparse_map_build(fr->ctx, fr->plan.pkg, s->file, &map);
+	if (r < 0)
+		return r;
+	rd.map = &map;
+	r = mfw_pkg_file_open(fr->ctx, fr->plan.pkg, s->file, &rd.f);
+	if (r < 0)
+		goto out_free_map;
+	while (i < map.n && r == 0) {
+		size_t j = i;
+		uint64_t len = 0;
+		if (map.runs[i].kind == MFW_SPARSE_RUN_DONT_CARE) {
+			i++;
+			continue;
+		}
+		while (j < map.n && map.runs[j].kind != MFW_SPARSE_RUN_DONT_CARE)
+			len += map.runs[j++].len;
+		if (map.runs[i].img_off % e->sector_size || len % e->sector_size) {
+			r = mfw_fail(fr->ctx, MFW_E_FORMAT, "sparse image '%s' has chunks that are not "
+				     "multiples of %u-byte sectors", s->file, e->sector_size);
+			break;
+		}
+		rd.run = i;
+		rd.in_run = 0;
+		r = run_sparse_segment(fr, s, &rd, base, map.runs[i].img_off, len, name);
+		i = j;
+	}
+	if (r == 0)
+		fr->sum->programs++;
+	mfw_pkg_file_close(rd.f);
+out_free_map:
+	mfw_sparse_map_free(&map);
+	return r;
+}
+
 static int run_program(struct flash_run *fr, struct mfw_step *s)
 {
 	const struct mfw_rp_elem *e = s->e;
@@ -216,6 +311,8 @@ static int run_program(struct flash_run *fr, struct mfw_step *s)
 	int r;
 
 	mfw_step_name(s, name, sizeof(name));
+	if (e->sparse)
+		return run_sparse_program(fr, s, name);
 	r = prepare_patched(fr, s);
 	if (r < 0)
 		return r;

@@ -5,6 +5,7 @@
  * and the order of operations.
  */
 #include "ops/plan.h"
+#include "ops/sparse_map.h"
 #include "core/core.h"
 
 #include <stdio.h>
@@ -121,14 +122,22 @@ static int check_element(struct mfw_ctx *ctx, struct mfw_plan *plan, unsigned fi
 	if (r < 0)
 		return mfw_fail(ctx, MFW_E_NOENT, "%s line %u names '%s' (%s), which is not in the "
 				"package", manifest, e->line, e->filename, s->file);
-	if (e->sparse)
-		return mfw_fail(ctx, MFW_E_UNSUPPORTED, "%s line %u: sparse images are not supported yet",
-				manifest, e->line);
+	if (e->sparse) {
+		/* the expanded size is what must fit; file_sector_offset makes no sense here */
+		if (e->file_sector_offset)
+			return mfw_fail(ctx, MFW_E_FORMAT, "%s line %u: file_sector_offset on a sparse "
+					"image", manifest, e->line);
+		r = mfw_sparse_map_size(ctx, plan->pkg, s->file, &s->data_size);
+		if (r < 0)
+			return r;
+		goto check_fit;
+	}
 	if (e->file_sector_offset > s->file_size / (e->sector_size ? e->sector_size : 1))
 		return mfw_fail(ctx, MFW_E_FORMAT, "%s line %u: file_sector_offset %llu is past the "
 				"end of '%s'", manifest, e->line,
 				(unsigned long long)e->file_sector_offset, s->file);
 	s->data_size = s->file_size - e->file_sector_offset * e->sector_size;
+check_fit:
 	if (e->has_num_partition_sectors && e->num_partition_sectors &&
 	    s->data_size > e->num_partition_sectors * (uint64_t)e->sector_size)
 		return mfw_fail(ctx, MFW_E_FORMAT,
