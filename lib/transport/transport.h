@@ -147,6 +147,28 @@ const char *mfw_listener_slave(const struct mfw_listener *l);
 void mfw_listener_close(struct mfw_listener *l);
 
 /*
+ * Fault injection for tests (a wrapper; takes ownership of inner, also on
+ * failure). Offsets count bytes in one direction since the wrap, from 0;
+ * MFW_FAULT_OFF disables a fault.
+ */
+#define MFW_FAULT_OFF UINT64_MAX
+struct mfw_fault_spec {
+	uint64_t stall_out_at;   /* writes pass bytes before this offset, then time out at their deadline */
+	uint64_t drop_in_at;     /* this byte of the read stream vanishes */
+	uint64_t corrupt_in_at;  /* this byte of the read stream is XORed with corrupt_mask */
+	uint64_t drop_out_at;    /* same for the write stream (counted as written) */
+	uint64_t corrupt_out_at;
+	uint64_t disconnect_at;  /* after this many bytes (reads + writes) everything is MFW_E_NODEV */
+	uint32_t read_delay_ms;  /* every read first waits this long (never past its deadline) */
+	uint8_t corrupt_mask;    /* 0 means 0xff */
+};
+void mfw_fault_spec_init(struct mfw_fault_spec *s);
+/* One fault of a kind and at an offset below limit, both drawn from seed: a seed names a case. */
+void mfw_fault_spec_random(struct mfw_fault_spec *s, uint32_t seed, uint64_t limit);
+int mfw_transport_fault(struct mfw_ctx *ctx, struct mfw_transport *inner,
+			const struct mfw_fault_spec *spec, struct mfw_transport **ret);
+
+/*
  * ZLP rule, host->device: after a transfer whose length is a non-zero
  * multiple of max_packet, a zero-length packet ends it (unless the host
  * is not ZLP-aware). Pure, unit-tested.

@@ -609,6 +609,169 @@ static void test_usb_no_device(void **state)
 	mfw_transport_close(b);
 }
 
+/* ---- fault wrapper ---- */
+
+static void fault_pair(struct fixture *f, const struct mfw_fault_spec *spec, bool wrap_a,
+		       struct mfw_transport **a, struct mfw_transport **b)
+{
+	struct mfw_transport *x, *y;
+
+	assert_int_equal(mfw_transport_pair(f->ctx, 1024, &x, &y), 0);
+	if (wrap_a)
+		assert_int_equal(mfw_transport_fault(f->ctx, x, spec, &x), 0);
+	else
+		assert_int_equal(mfw_transport_fault(f->ctx, y, spec, &y), 0);
+	*a = x;
+	*b = y;
+}
+
+static void test_fault_stall(void **state)
+{
+	struct fixture *f = *state;
+	struct mfw_fault_spec spec;
+	struct mfw_transport *a, *b;
+	unsigned char buf[30], got[30];
+	size_t w = 99;
+
+	fill_pattern(buf, sizeof(buf), 3);
+	mfw_fault_spec_init(&spec);
+	spec.stall_out_at = 10;
+	fault_pair(f, &spec, true, &a, &b);
+	assert_string_equal(a->ops->kind, "fault");
+	assert_string_equal(a->name, "pair:a");
+	assert_int_equal(mfw_transport_write(a, buf, 4, mfw_deadline_in(T_LONG_MS), &w), 0);
+	assert_int_equal(mfw_transport_write(a, buf + 4, 26, mfw_deadline_in(T_SHORT_MS), &w),
+			 MFW_E_TIMEOUT);
+	assert_int_equal(w, 6);
+	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "after 6 of 26 bytes"));
+	assert_int_equal(mfw_transport_write(a, buf, 1, mfw_deadline_in(T_SHORT_MS), &w),
+			 MFW_E_TIMEOUT);
+	assert_int_equal(w, 0);
+	assert_int_equal(a->bytes_out, 10);
+	assert_int_equal(mfw_transport_read(b, got, sizeof(got), mfw_deadline_in(T_LONG_MS)), 10);
+	assert_memory_equal(got, buf, 10);
+	/* reads are not affected */
+	exchange(b, a, buf, sizeof(buf));
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+}
+
+static void test_fault_drop_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	struct mfw_fault_spec spec;
+	struct mfw_transport *a, *b;
+	unsigned char got[16];
+	size_t w = 0;
+
+	/* read side: drop byte 2, flip bit 0 of byte 4 */
+	mfw_fault_spec_init(&spec);
+	spec.drop_in_at = 2;
+	spec.corrupt_in_at = 4;
+	spec.corrupt_mask = 0x01;
+	fault_pair(f, &spec, false, &a, &b);
+	assert_int_equal(mfw_transport_write(a, "abcdefgh", 8, mfw_deadline_in(T_LONG_MS), NULL), 0);
+	assert_int_equal(mfw_transport_read(b, got, sizeof(got), mfw_deadline_in(T_LONG_MS)), 7);
+	assert_memory_equal(got, "abddfgh", 7);
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+
+	/* a read whose only byte is dropped keeps reading */
+	mfw_fault_spec_init(&spec);
+	spec.drop_in_at = 0;
+	fault_pair(f, &spec, false, &a, &b);
+	assert_int_equal(mfw_transport_write(a, "xy", 2, mfw_deadline_in(T_LONG_MS), NULL), 0);
+	assert_int_equal(mfw_transport_read(b, got, 1, mfw_deadline_in(T_LONG_MS)), 1);
+	assert_int_equal(got[0], 'y');
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+
+	/* write side, across two writes: byte 5 dropped, byte 1 inverted */
+	mfw_fault_spec_init(&spec);
+	spec.drop_out_at = 5;
+	spec.corrupt_out_at = 1;
+	fault_pair(f, &spec, true, &a, &b);
+	assert_int_equal(mfw_transport_write(a, "abc", 3, mfw_deadline_in(T_LONG_MS), &w), 0);
+	assert_int_equal(w, 3);
+	assert_int_equal(mfw_transport_write(a, "defgh", 5, mfw_deadline_in(T_LONG_MS), &w), 0);
+	assert_int_equal(w, 5);
+	assert_int_equal(mfw_transport_read_full(b, got, 7, mfw_deadline_in(T_LONG_MS)), 0);
+	assert_int_equal(got[1], (unsigned char)('b' ^ 0xff));
+	got[1] = 'b';
+	assert_memory_equal(got, "abcdegh", 7);
+	assert_int_equal(mfw_transport_read(b, got, 1, mfw_deadline_in(T_SHORT_MS)), MFW_E_TIMEOUT);
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+}
+
+static void test_fault_disconnect_delay(void **state)
+{
+	struct fixture *f = *state;
+	struct mfw_fault_spec spec;
+	struct mfw_transport *a, *b;
+	unsigned char got[16];
+	size_t w = 0;
+
+	/* 8 bytes in both directions together, then the link is gone */
+	mfw_fault_spec_init(&spec);
+	spec.disconnect_at = 8;
+	spec.read_delay_ms = 5;
+	fault_pair(f, &spec, true, &a, &b);
+	assert_int_equal(mfw_transport_write(b, "12", 2, mfw_deadline_in(T_LONG_MS), NULL), 0);
+	assert_int_equal(mfw_transport_read(a, got, sizeof(got), mfw_deadline_in(T_LONG_MS)), 2);
+	assert_int_equal(mfw_transport_write(a, "abcdefgh", 8, mfw_deadline_in(T_LONG_MS), &w),
+			 MFW_E_NODEV);
+	assert_int_equal(w, 6);
+	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "disconnected"));
+	assert_int_equal(mfw_transport_read(a, got, sizeof(got), mfw_deadline_in(T_LONG_MS)),
+			 MFW_E_NODEV);
+	assert_int_equal(mfw_transport_write(a, "x", 1, mfw_deadline_in(T_LONG_MS), &w),
+			 MFW_E_NODEV);
+	assert_int_equal(w, 0);
+	assert_int_equal(mfw_transport_read_full(b, got, 6, mfw_deadline_in(T_LONG_MS)), 0);
+	assert_memory_equal(got, "abcdef", 6);
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+
+	/* a delayed read whose deadline already passed still returns what is there */
+	mfw_fault_spec_init(&spec);
+	spec.read_delay_ms = 10000;
+	fault_pair(f, &spec, true, &a, &b);
+	assert_int_equal(mfw_transport_write(b, "z", 1, mfw_deadline_in(T_LONG_MS), NULL), 0);
+	assert_int_equal(mfw_transport_read(a, got, 1, mfw_deadline_in(0)), 1);
+	assert_int_equal(got[0], 'z');
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+}
+
+static void test_fault_random(void **state)
+{
+	struct mfw_fault_spec s1, s2;
+	unsigned kinds = 0;
+	(void)state;
+
+	mfw_fault_spec_random(&s1, 42, 1000);
+	mfw_fault_spec_random(&s2, 42, 1000);
+	assert_memory_equal(&s1, &s2, sizeof(s1));
+	for (uint32_t seed = 1; seed <= 200; seed++) {
+		const uint64_t *at[] = { &s1.stall_out_at, &s1.drop_in_at, &s1.corrupt_in_at,
+					 &s1.drop_out_at, &s1.corrupt_out_at, &s1.disconnect_at };
+		int set = 0;
+
+		mfw_fault_spec_random(&s1, seed, 1000);
+		for (unsigned k = 0; k < MFW_ARRAY_SIZE(at); k++) {
+			if (*at[k] == MFW_FAULT_OFF)
+				continue;
+			assert_true(*at[k] < 1000);
+			kinds |= 1u << k;
+			set++;
+		}
+		assert_int_equal(set, 1);
+		assert_int_equal(__builtin_popcount(s1.corrupt_mask), 1);
+	}
+	assert_int_equal(kinds, 0x3f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +789,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_chardev_and_specs, setup, teardown),
 		cmocka_unit_test(test_usb_spec),
 		cmocka_unit_test_setup_teardown(test_usb_no_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_stall, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_drop_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_disconnect_delay, setup, teardown),
+		cmocka_unit_test(test_fault_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
