@@ -202,6 +202,23 @@ static uint32_t elf_header_status(const uint8_t *h, size_t len)
 	return ST_INVALID_ELF_HDR;
 }
 
+/* Which status a refused program header table deserves. */
+static uint32_t phdr_status(const struct mfw_elf *elf, const uint8_t *t)
+{
+	for (uint16_t i = 0; i < elf->phnum; i++) {
+		const uint8_t *ph = t + (size_t)i * elf->phentsize;
+		uint64_t filesz, memsz;
+
+		if (mfw_get_le32(ph) != MFW_ELF_PT_LOAD)
+			continue;
+		filesz = elf->is64 ? mfw_get_le64(ph + 32) : mfw_get_le32(ph + 16);
+		memsz = elf->is64 ? mfw_get_le64(ph + 40) : mfw_get_le32(ph + 20);
+		if (filesz > memsz)
+			return ST_INVALID_IMAGE_HDR_SIZE;
+	}
+	return ST_INVALID_PHDR_SIZE;
+}
+
 /*
  * Load the programmer. Returns 0 when END_OF_IMAGE(success) was sent, a
  * positive status after sending END_OF_IMAGE(status), negative when the
@@ -240,7 +257,7 @@ static int load_image(struct pbl *p)
 		goto out_status;
 	r = mfw_elf_parse_phdrs(p->emu->dctx, elf, p->buf, mfw_elf_phdrs_size(elf));
 	if (r < 0) {
-		r = (int)ST_INVALID_PHDR_SIZE;
+		r = (int)phdr_status(elf, p->buf);
 		goto out_status;
 	}
 	for (size_t i = 0; i < elf->nphdr; i++) {
