@@ -216,9 +216,8 @@ int mfw_transport_from_fd(struct mfw_ctx *ctx, int fd, const char *name,
 	struct stat st;
 	int flags;
 
-	if (fd < 0) {
+	if (fd < 0)
 		return mfw_fail(ctx, MFW_E_INVAL, "no descriptor for '%s'", name ? name : "fd");
-	}
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fstat(fd, &st) < 0) {
 		int err = errno;

@@ -68,7 +68,9 @@ static int listen_tcp(struct mfw_listener *l, const char *spec)
 
 	if (mfw_tr_split_host_port(spec + 4, host, sizeof(host), port, sizeof(port)) < 0)
 		return mfw_fail(ctx, MFW_E_INVAL, "'%s' is not tcp:HOST:PORT", spec);
-	r = mfw_tr_resolve(ctx, host, port, true, mfw_deadline_in(MFW_TRANSPORT_OPEN_MS), &res);
+	/* "*" binds every local address, like a bridge that serves the whole network */
+	r = mfw_tr_resolve(ctx, strcmp(host, "*") ? host : NULL, port, true,
+			   mfw_deadline_in(MFW_TRANSPORT_OPEN_MS), &res);
 	if (r < 0)
 		return r;
 	for (ai = res; ai; ai = ai->ai_next) {

@@ -101,8 +101,8 @@ static void *resolve_thread(void *arg)
 
 static int resolve_failed(struct mfw_ctx *ctx, const char *host, const char *port, int rc)
 {
-	return mfw_fail(ctx, MFW_E_NODEV, "cannot resolve '%s' port '%s': %s", host, port,
-			gai_strerror(rc));
+	return mfw_fail(ctx, MFW_E_NODEV, "cannot resolve '%s' port '%s': %s", host ? host : "*",
+			port, gai_strerror(rc));
 }
 
 int mfw_tr_resolve(struct mfw_ctx *ctx, const char *host, const char *port, bool passive,
@@ -120,7 +120,7 @@ int mfw_tr_resolve(struct mfw_ctx *ctx, const char *host, const char *port, bool
 	rc = getaddrinfo(host, port, &hints, ret);
 	if (rc == 0)
 		return 0;
-	if (rc != EAI_NONAME)
+	if (rc != EAI_NONAME || !host)
 		return resolve_failed(ctx, host, port, rc);
 
 	job = calloc(1, sizeof(*job));

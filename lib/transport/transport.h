@@ -120,7 +120,8 @@ int mfw_usb_parse_spec(const char *spec, uint8_t *bus, uint8_t ports[MFW_USB_MAX
 
 /*
  * Server side, for the virtual modem. spec:
- *   tcp:HOST:PORT   listening socket (SO_REUSEADDR; port 0 picks a free port)
+ *   tcp:HOST:PORT   listening socket (SO_REUSEADDR; port 0 picks a free port;
+ *                   HOST * binds all local addresses)
  *   unix:PATH       listening socket; a stale socket file is replaced (the
  *                   probe that tells stale from live is, on a live socket,
  *                   a connection that closes at once: the server sees NODEV)

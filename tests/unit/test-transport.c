@@ -343,6 +343,16 @@ static void test_tcp_loopback(void **state)
 	assert_int_equal(mfw_transport_open(f->ctx, spec, &client), MFW_E_NODEV);
 	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "nothing is listening"));
 	assert_int_equal(mfw_transport_open(f->ctx, "tcp:nocolon", &client), MFW_E_INVAL);
+
+	/* all addresses */
+	assert_int_equal(mfw_listener_open(f->ctx, "tcp:*:0", &l), 0);
+	snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%d", mfw_listener_port(l));
+	assert_int_equal(mfw_transport_open(f->ctx, spec, &client), 0);
+	assert_int_equal(mfw_listener_accept(l, mfw_deadline_in(T_LONG_MS), &server), 0);
+	exchange_both(client, server);
+	mfw_transport_close(client);
+	mfw_transport_close(server);
+	mfw_listener_close(l);
 }
 
 static void test_unix_socket(void **state)
@@ -516,9 +526,15 @@ static void test_tty_open_and_busy(void **state)
 	mfw_transport_close(client);
 	/* released: it opens again */
 	assert_int_equal(mfw_transport_open(f->ctx, link, &client), 0);
-	mfw_transport_close(client);
+	/* the device side goes away (unplug): reads and writes say NODEV, nothing hangs */
 	mfw_transport_close(server);
 	mfw_listener_close(l);
+	unsigned char c;
+	assert_int_equal(mfw_transport_read(client, &c, 1, mfw_deadline_in(T_LONG_MS)),
+			 MFW_E_NODEV);
+	assert_int_equal(mfw_transport_write(client, "x", 1, mfw_deadline_in(T_LONG_MS), NULL),
+			 MFW_E_NODEV);
+	mfw_transport_close(client);
 }
 
 static void test_chardev_and_specs(void **state)
