@@ -81,7 +81,8 @@ int mfw_transport_read_full(struct mfw_transport *t, void *buf, size_t len,
 /*
  * Open by port spec:
  *   tcp:HOST:PORT, unix:PATH    stream socket (client side)
- *   /dev/...                    tty (raw termios) or char device (plain I/O)
+ *   /dev/..., /ABSOLUTE/PATH    tty (raw termios) or char device (plain I/O);
+ *                               any absolute path, so an emulator's pty link works
  *   usb, usb:BUS-PORTS          libusb, first 05c6:9008 EDL interface (or that path)
  * "emu" and "auto" are resolved above this layer (ops/, cli/).
  */
