@@ -284,8 +284,12 @@ int mfw_mibib_build(struct mfw_ctx *ctx, uint32_t page_size, const struct mfw_mi
 	mfw_put_le32(out + 12, 1); /* age */
 	put_table(out + page_size, MFW_MIBIB_SYS_MAGIC1, MFW_MIBIB_SYS_MAGIC2, MFW_MIBIB_SYS_VERSION,
 		  parts, nparts, false, last_length);
+	/*
+	 * The device form is the package form with patch_*.xml applied, and
+	 * that patches only the system table: the user table keeps 0xFFFFFFFF.
+	 */
 	put_table(out + 2 * (size_t)page_size, MFW_MIBIB_USR_MAGIC1, MFW_MIBIB_USR_MAGIC2,
-		  MFW_MIBIB_USR_VERSION, parts, nparts, true, last_length);
+		  MFW_MIBIB_USR_VERSION, parts, nparts, true, parts[nparts - 1].length);
 	check = out + 3 * (size_t)page_size;
 	mfw_put_le32(check, MFW_MIBIB_MAGIC1);
 	mfw_put_le32(check + 4, MFW_MIBIB_MAGIC2);
