@@ -418,10 +418,11 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 	if (!p.buf)
 		return MFW_E_NOMEM;
 	if (atomic_load(&emu->state) == EMU_ST_FRESH) {
+		/* past HELLO from the moment it is on the wire, even if the host never reads it */
+		atomic_store(&emu->state, EMU_ST_PBL);
 		r = send_hello(&p, MFW_SAHARA_MODE_IMAGE_TX_PENDING);
 		if (r < 0)
 			goto out;
-		atomic_store(&emu->state, EMU_ST_PBL);
 	} else {
 		/* past HELLO: a real PBL does not repeat it for a new host (reference §2.7) */
 		mfw_dbg(emu->ctx, "pbl: already past HELLO, waiting silently");
@@ -444,16 +445,16 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 				r = send_eoi(&p, ST_INVALID_CMD);
 				break;
 			}
+			/* the programmer runs once DONE arrived, whether or not the host reads DONE_RESP */
+			atomic_store(&emu->state, EMU_ST_PROGRAMMER);
+			emu->configured = false;
 			{
 				struct mfw_sahara_pkt resp = { .cmd = MFW_SAHARA_DONE_RESP };
 				resp.u.done_resp.status = MFW_SAHARA_DONE_COMPLETE;
 				r = send_pkt(&p, &resp);
 			}
-			if (r < 0)
-				goto out;
-			atomic_store(&emu->state, EMU_ST_PROGRAMMER);
-			emu->configured = false;
-			r = emu_programmer_start(l);
+			if (r == 0)
+				r = emu_programmer_start(l);
 			goto out;
 		case MFW_SAHARA_EXECUTE:
 			r = on_exec(&p, &pkt);

@@ -435,7 +435,7 @@ static void load_programmer(struct fixture *f)
 		uint8_t buf[4096];
 		int r = mfw_fh_splitter_next(&f->sp, &doc, &len);
 		if (r == 1) {
-			if (strstr(doc, "End of supported functions"))
+			if (memmem(doc, len, "End of supported functions", 26))
 				break;
 			continue;
 		}
@@ -525,6 +525,8 @@ static void check_transfer(bool is64, bool read32)
 	size_t n, eh = is64 ? 64 : 52;
 	char text[65536];
 	size_t tl = 0;
+
+	text[0] = '\0';
 
 	mfw_emu_config_defaults(&cfg, MFW_EMU_EMMC);
 	cfg.image_path = f->image;
