@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -379,6 +380,17 @@ static int elem_from_node(xmlDocPtr xdoc, xmlNodePtr node, struct mfw_fh_elem *e
 	return 0;
 }
 
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+/*
+ * libxml2 2.9 initialises its globals lazily and not thread-safely; the host
+ * session and the virtual modem parse from different threads.
+ */
+static void xml_init(void)
+{
+	xmlInitParser();
+}
+
 int mfw_fh_parse(struct mfw_ctx *ctx, const char *doc, size_t len, struct mfw_fh_msg *out)
 {
 	xmlParserCtxtPtr pctx;
@@ -394,6 +406,14 @@ int mfw_fh_parse(struct mfw_ctx *ctx, const char *doc, size_t len, struct mfw_fh
 		return mfw_fail(ctx, MFW_E_FORMAT, "firehose document of %zu bytes exceeds %u",
 				len, MFW_FH_MAX_DOC);
 
+	/*
+	 * Firehose never uses a DTD; one is only a vehicle for entity tricks.
+	 * Refused before libxml2 sees it, so no entity is even declared.
+	 */
+	if (memmem(doc, len, "<!DOCTYPE", 9))
+		return mfw_fail(ctx, MFW_E_FORMAT, "firehose document carries a DTD");
+
+	pthread_once(&xml_once, xml_init);
 	pctx = xmlNewParserCtxt();
 	if (!pctx)
 		return MFW_E_NOMEM;
@@ -417,7 +437,7 @@ int mfw_fh_parse(struct mfw_ctx *ctx, const char *doc, size_t len, struct mfw_fh
 			       err ? err->line : 0, (int)mlen, msg);
 		goto free_pctx;
 	}
-	/* Firehose never uses a DTD; one is only a vehicle for entity tricks */
+	/* belt and braces for the check above */
 	if (xdoc->intSubset || xdoc->extSubset) {
 		ret = mfw_fail(ctx, MFW_E_FORMAT, "firehose document carries a DTD");
 		goto free_doc;
