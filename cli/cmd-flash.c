@@ -29,6 +29,9 @@ static void usage(FILE *f)
 		"      --no-reset          leave the programmer running\n"
 		"      --max-payload N     configure proposal in bytes (default 1 MiB)\n"
 		"      --stall-timeout S   seconds without progress that end a transfer (default 20)\n"
+		"      --restart           ignore the journal of an interrupted run; skip nothing\n"
+		"      --journal-dir DIR   where journals live (default $XDG_STATE_HOME/modemfw/flash)\n"
+		"      --no-reconnect      do not wait for a disconnected device to come back\n"
 		"\n"
 		"Exit codes: see docs/cli.md.\n");
 }
@@ -53,12 +56,14 @@ static void print_summary(struct cli *cli, const char *package, const char *port
 			       "\"package\":%s,\"port\":%s,\"storage\":\"%s\",\"manifest\":%s,"
 			       "\"programs\":%u,\"erases\":%u,\"patches\":%u,\"skipped\":%u,"
 			       "\"bytes\":%llu,\"verified\":%u,\"verify\":\"%s\",\"seconds\":%.3f,"
-			       "\"programmer_uploaded\":%s",
+			       "\"programmer_uploaded\":%s,\"units\":%u,\"units_skipped\":%u,"
+			       "\"recoveries\":%u,\"device\":\"%s\"",
 			       cli_json_str(j1, sizeof(j1), package), cli_json_str(j2, sizeof(j2), port),
 			       s->storage, cli_json_str(j3, sizeof(j3), s->manifest_note), s->programs,
 			       s->erases, s->patches, s->skipped, (unsigned long long)s->bytes,
 			       s->verified, s->verify_method ? s->verify_method : "none", s->seconds,
-			       s->programmer_uploaded ? "true" : "false");
+			       s->programmer_uploaded ? "true" : "false", s->units, s->units_skipped,
+			       s->recoveries, s->device_key);
 		return;
 	}
 	printf("flashed %s into %s (%s)\n", package, port, s->storage);
@@ -68,8 +73,15 @@ static void print_summary(struct cli *cli, const char *package, const char *port
 	if (s->verified)
 		printf("  verified: %u ranges by %s\n", s->verified,
 		       !strcmp(s->verify_method, "digest") ? "device SHA-256 digest" : "read-back");
-	else
+	else if (s->programs)
 		printf("  verified: no (--verify none)\n");
+	if (s->units_skipped)
+		printf("  skipped: %u of %u partitions proven unchanged or done in an earlier run\n",
+		       s->units_skipped, s->units);
+	if (s->recoveries)
+		printf("  recovered from %u disconnect%s\n", s->recoveries, s->recoveries > 1 ? "s" : "");
+	if (s->journal[0])
+		printf("  journal: %s\n", s->journal);
 	printf("  device time: %.1f s (%s/s)\n", s->seconds,
 	       cli_bytes(b, sizeof(b), s->seconds > 0 ? (double)s->bytes / s->seconds : 0));
 }
@@ -87,6 +99,9 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		{ "no-reset", no_argument, NULL, 'R' },
 		{ "max-payload", required_argument, NULL, 'P' },
 		{ "stall-timeout", required_argument, NULL, 'S' },
+		{ "restart", no_argument, NULL, 'r' },
+		{ "journal-dir", required_argument, NULL, 'J' },
+		{ "no-reconnect", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -96,6 +111,9 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	struct mfw_package_info info;
 	struct cli_port port;
 	const char *spec = "auto";
+	const char *journal_dir = NULL;
+	char default_journal[1024];
+	bool reconnect = true;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
@@ -150,6 +168,15 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'r':
+			o.restart = true;
+			break;
+		case 'J':
+			journal_dir = optarg;
+			break;
+		case 'n':
+			reconnect = false;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -163,6 +190,17 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.package = argv[optind];
+	if (!journal_dir) {
+		/* XDG base directory spec: state that should survive a reboot */
+		const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+		if (xdg && xdg[0] == '/')
+			snprintf(default_journal, sizeof(default_journal), "%s/modemfw/flash", xdg);
+		else
+			snprintf(default_journal, sizeof(default_journal), "%s/.local/state/modemfw/flash",
+				 home && home[0] ? home : "/tmp");
+		journal_dir = default_journal;
+	}
+	o.journal_dir = journal_dir;
 
 	r = mfw_package_probe(cli->ctx, o.package, o.pick, o.rawprogram, &info);
 	if (r < 0)
@@ -170,6 +208,10 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	r = cli_port_open(cli, spec, info.nand, &port);
 	if (r < 0)
 		return cli_report_error(cli, r, spec);
+	if (reconnect) {
+		o.reconnect = cli_port_reconnect;
+		o.reconnect_user = &port;
+	}
 	cli_install_signals(cli);
 	cli_progress_begin(cli);
 	r = mfw_flash(cli->ctx, port.t, &o, &sum);

@@ -11,11 +11,15 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int cli_port_open(struct cli *cli, const char *spec, bool emu_nand, struct cli_port *port)
 {
 	int r;
 	memset(port, 0, sizeof(*port));
+	port->cli = cli;
+	port->reconnect_wait_ms = CLI_RECONNECT_WAIT_MS;
+	snprintf(port->spec, sizeof(port->spec), "%s", spec ? spec : "auto");
 	if (!spec || !strcmp(spec, "auto")) {
 		/* discovery (sysfs) is not built yet: the only automatic choice is libusb EDL */
 		r = mfw_transport_open(cli->ctx, "usb", &port->t);
@@ -55,4 +59,36 @@ void cli_port_close(struct cli_port *port)
 	if (port->emu)
 		mfw_emu_free(port->emu);
 	memset(port, 0, sizeof(*port));
+}
+
+int cli_port_reconnect(void *user, struct mfw_transport **t)
+{
+	struct cli_port *port = user;
+	struct mfw_ctx *ctx = port->cli->ctx;
+	int64_t deadline = mfw_now_ms() + port->reconnect_wait_ms;
+	int r;
+
+	if (*t)
+		mfw_transport_close(*t);
+	*t = NULL;
+	port->t = NULL;
+	if (port->emu) {
+		/* the in-process device reboots into its boot ROM: attach again */
+		r = mfw_emu_attach(port->emu, &port->t);
+		*t = port->t;
+		return r;
+	}
+	for (;;) {
+		const char *spec = strcmp(port->spec, "auto") ? port->spec : "usb";
+		r = mfw_transport_open(ctx, spec, &port->t);
+		if (r == 0) {
+			*t = port->t;
+			return 0;
+		}
+		if (mfw_now_ms() >= deadline || mfw_ctx_cancel_count(ctx))
+			return r;
+		/* poll: the device re-enumerates (USB) or the emulator restarts its listener */
+		struct timespec ts = { 0, 250 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 }

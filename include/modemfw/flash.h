@@ -58,6 +58,20 @@ struct mfw_flash_opts {
 	int stall_ms;                   /* raw-transfer watchdog; 0 = default */
 	const char *const *allow_protected; /* labels the user allowed (--allow-protected) */
 	size_t n_allow_protected;
+	/*
+	 * Journal directory (e.g. $XDG_STATE_HOME/modemfw/flash); NULL = no
+	 * journal. restart: ignore the journal and skip nothing.
+	 */
+	const char *journal_dir;
+	bool restart;
+	/*
+	 * After the device disconnects (unplug, reset, power cut), get a new
+	 * transport to it: close *t, wait (bounded) for the device to come
+	 * back, open it and store it in *t. NULL = no automatic recovery.
+	 */
+	int (*reconnect)(void *user, struct mfw_transport **t);
+	void *reconnect_user;
+	unsigned max_recoveries;        /* 0 = default (5) */
 };
 
 struct mfw_flash_summary {
@@ -70,6 +84,11 @@ struct mfw_flash_summary {
 	unsigned patches;
 	unsigned skipped;          /* elements without a file */
 	unsigned verified;         /* ranges verified */
+	unsigned units;            /* partitions (erase + programs) in the plan */
+	unsigned units_skipped;    /* proven unchanged (digest) or done in an earlier run (journal) */
+	unsigned recoveries;       /* reconnects after a disconnect */
+	char device_key[64];       /* serial-hwid from Sahara, or "unknown" */
+	char journal[1024];        /* journal file, "" when none */
 	const char *verify_method; /* "digest", "readback", "none" */
 	uint64_t bytes;            /* bytes programmed */
 	double seconds;            /* device phase */

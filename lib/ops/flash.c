@@ -4,6 +4,7 @@
  */
 #include "ops/plan.h"
 #include "ops/sparse_map.h"
+#include "ops/journal.h"
 #include "core/core.h"
 #include "proto/expr.h"
 #include "qcom/edl.h"
@@ -29,8 +30,37 @@ struct lun_geo {
 	uint64_t num_disk_blocks;
 };
 
+/*
+ * A unit is what is redone as a whole after an interruption: the erases
+ * and programs of one partition (steps whose sector ranges overlap).
+ */
+#define UNIT_MAX_STEPS 16
+struct unit {
+	unsigned index;
+	char label[64];          /* journal-safe: [A-Za-z0-9_.-] */
+	unsigned lun;
+	uint64_t first, last;    /* sectors */
+	size_t steps[UNIT_MAX_STEPS];
+	size_t nsteps;
+	unsigned programs_left;
+	bool has_program;
+	bool sparse;
+	bool done;               /* skipped or completed */
+	uint8_t digest[32];      /* over the programs' local digests */
+	bool digest_known;
+};
+
 struct flash_run {
 	struct mfw_ctx *ctx;
+	struct mfw_transport *t;
+	struct unit *units;
+	size_t nunits;
+	size_t *step_unit;       /* plan step -> unit index (SIZE_MAX for patches) */
+	struct mfw_journal journal;
+	bool have_journal;
+	bool identity_known;
+	char device_key[64];
+	char package_hash[65];
 	const struct mfw_flash_opts *o;
 	struct mfw_plan plan;
 	struct mfw_fh_session fh;
@@ -410,21 +440,38 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 }
 
 /* ---- device phases ---- */
-static int open_session(struct flash_run *fr, struct mfw_transport *t)
+static int open_session(struct flash_run *fr)
 {
 	struct mfw_edl edl;
 	int r;
 
-	mfw_edl_init(&edl, fr->ctx, t);
+	mfw_fh_session_free(&fr->fh);
+	mfw_edl_init(&edl, fr->ctx, fr->t);
 	r = mfw_edl_connect(&edl);
 	if (r < 0)
 		return r;
+	/*
+	 * Identity for the journal: Sahara command mode works only before a
+	 * programmer runs. A running programmer keeps the identity of the run
+	 * that started it (same process) or leaves it unknown.
+	 */
+	if (edl.hello_pending) {
+		struct mfw_edl_identity id;
+		r = mfw_edl_identify(&edl, &id);
+		if (r < 0)
+			return r;
+		if (id.have_serial || id.have_hw_id) {
+			snprintf(fr->device_key, sizeof(fr->device_key), "%08x-%016llx", id.serial,
+				 (unsigned long long)id.hw_id);
+			fr->identity_known = true;
+		}
+	}
 	fr->sum->programmer_uploaded = !edl.firehose_running;
 	r = mfw_edl_load_programmer(&edl, fr->plan.programmer, fr->plan.programmer_len,
 				    fr->plan.layout.programmer);
 	if (r < 0)
 		return r;
-	r = mfw_fh_session_init(&fr->fh, fr->ctx, t, edl.rx, edl.rx_len);
+	r = mfw_fh_session_init(&fr->fh, fr->ctx, fr->t, edl.rx, edl.rx_len);
 	if (r < 0)
 		return r;
 	if (fr->o->stall_ms > 0)
@@ -504,17 +551,244 @@ static int check_geometry(struct flash_run *fr)
 	return 0;
 }
 
+/* ---- units ---- */
+static void safe_label(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; in && *in && o + 1 < cap; in++) {
+		char c = *in;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '.' || c == '-';
+		out[o++] = ok ? c : '_';
+	}
+	if (!o && cap > 1)
+		out[o++] = '_';
+	out[o] = '\0';
+}
+
+static int step_range(struct flash_run *fr, const struct mfw_step *s, uint64_t *first, uint64_t *last)
+{
+	uint64_t start, n;
+	int r = eval_sector(fr, s, &start);
+	if (r < 0)
+		return r;
+	if (s->e->has_last_sector && s->e->last_sector >= start)
+		n = s->e->last_sector - start + 1;
+	else if (s->kind == MFW_STEP_PROGRAM)
+		n = (s->data_size + s->e->sector_size - 1) / s->e->sector_size;
+	else
+		n = s->e->num_partition_sectors;
+	*first = start;
+	*last = start + (n ? n : 1) - 1;
+	return 0;
+}
+
+static int build_units(struct flash_run *fr)
+{
+	struct mfw_plan *p = &fr->plan;
+	int r;
+
+	fr->units = calloc(p->nsteps ? p->nsteps : 1, sizeof(*fr->units));
+	fr->step_unit = calloc(p->nsteps ? p->nsteps : 1, sizeof(*fr->step_unit));
+	if (!fr->units || !fr->step_unit)
+		return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->nsteps; i++) {
+		struct mfw_step *s = &p->steps[i];
+		uint64_t first, last;
+		struct unit *u = NULL;
+		fr->step_unit[i] = SIZE_MAX;
+		if (s->kind == MFW_STEP_PATCH)
+			continue;
+		r = step_range(fr, s, &first, &last);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < fr->nunits && !u; k++) {
+			struct unit *c = &fr->units[k];
+			if (c->lun == s->e->physical_partition_number && first <= c->last &&
+			    last >= c->first && c->nsteps < UNIT_MAX_STEPS)
+				u = c;
+		}
+		if (!u) {
+			u = &fr->units[fr->nunits];
+			u->index = (unsigned)fr->nunits++;
+			u->lun = s->e->physical_partition_number;
+			u->first = first;
+			u->last = last;
+			safe_label(s->e->label && s->e->label[0] ? s->e->label : s->file, u->label,
+				   sizeof(u->label));
+		}
+		if (first < u->first)
+			u->first = first;
+		if (last > u->last)
+			u->last = last;
+		u->steps[u->nsteps++] = i;
+		fr->step_unit[i] = (size_t)u->index;
+		if (s->kind == MFW_STEP_PROGRAM) {
+			u->has_program = true;
+			u->programs_left++;
+			if (s->e->sparse)
+				u->sparse = true;
+		}
+	}
+	fr->sum->units = (unsigned)fr->nunits;
+	return 0;
+}
+
+/* SHA-256 of exactly what run_program would send for step s. */
+static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32], uint64_t *bytes)
+{
+	const struct mfw_rp_elem *e = s->e;
+	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
+	uint64_t total, done = 0;
+	uint8_t *buf;
+	int r;
+
+	r = prepare_patched(fr, s);
+	if (r < 0)
+		return r;
+	total = (s->data_size + e->sector_size - 1) / e->sector_size * e->sector_size;
+	buf = malloc(1 << 20);
+	if (!buf)
+		return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
+	ps.data_left = s->data_size;
+	if (s->patched) {
+		ps.mem = s->patched;
+		ps.mem_off = e->file_sector_offset * e->sector_size;
+	} else {
+		r = mfw_pkg_file_open(fr->ctx, fr->plan.pkg, s->file, &ps.f);
+		if (r == 0)
+			r = mfw_pkg_file_skip(fr->ctx, ps.f, e->file_sector_offset * e->sector_size);
+		if (r < 0)
+			goto out_free;
+	}
+	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
+	while (r == 0 && done < total) {
+		size_t n = total - done > (1 << 20) ? (1 << 20) : (size_t)(total - done);
+		r = prog_fill(&ps, buf, n);
+		done += n;
+	}
+	if (r == 0)
+		r = mfw_hash_final(&ps.sha, out, 32);
+	else
+		mfw_hash_free(&ps.sha);
+	*bytes = total;
+out_free:
+	if (ps.f)
+		mfw_pkg_file_close(ps.f);
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Decide which units need no work. A unit is skipped when the device proves
+ * it holds exactly what we would write (getsha256digest of every program
+ * range), and on NAND only when this device's journal also says the whole
+ * partition (erased tail included) was written by an earlier run of this
+ * package: a digest of the program range cannot see the rest of the
+ * partition. Without a digest function a journaled unit is trusted only for
+ * a device whose identity is known.
+ */
+static int plan_skips(struct flash_run *fr)
+{
+	for (size_t k = 0; k < fr->nunits; k++) {
+		struct unit *u = &fr->units[k];
+		uint8_t local[UNIT_MAX_STEPS][32];
+		uint64_t bytes[UNIT_MAX_STEPS] = { 0 };
+		struct mfw_hash h;
+		bool device_match, vouched;
+		int r;
+
+		if (!u->has_program || u->sparse || u->done)
+			continue;
+		r = mfw_hash_init(&h, MFW_HASH_SHA256);
+		for (size_t i = 0; i < u->nsteps && r == 0; i++) {
+			struct mfw_step *s = &fr->plan.steps[u->steps[i]];
+			if (s->kind != MFW_STEP_PROGRAM)
+				continue;
+			r = local_digest(fr, s, local[i], &bytes[i]);
+			if (r == 0)
+				r = mfw_hash_update(&h, local[i], 32);
+		}
+		if (r < 0) {
+			mfw_hash_free(&h);
+			return r;
+		}
+		r = mfw_hash_final(&h, u->digest, 32);
+		if (r < 0)
+			return r;
+		u->digest_known = true;
+		vouched = fr->have_journal && mfw_journal_has(&fr->journal, u->index, u->label, u->digest);
+		if (!fr->use_digest) {
+			u->done = vouched && fr->identity_known;
+		} else if (fr->plan.nand && !vouched) {
+			u->done = false; /* the digest cannot prove the partition's tail */
+		} else {
+			device_match = true;
+			for (size_t i = 0; i < u->nsteps && device_match; i++) {
+				struct mfw_step *s = &fr->plan.steps[u->steps[i]];
+				struct mfw_fh_attr *attrs = NULL;
+				size_t nattr = 0;
+				uint8_t dev[32];
+				if (s->kind != MFW_STEP_PROGRAM)
+					continue;
+				r = build_attrs(s, bytes[i] / s->e->sector_size, &attrs, &nattr);
+				if (r < 0)
+					return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
+				/* a NAK (range unreadable, bad block) just means "not proven" */
+				if (mfw_fh_sha256(&fr->fh, attrs, nattr, dev) < 0 ||
+				    memcmp(local[i], dev, 32))
+					device_match = false;
+				mfw_ctx_clear_detail(fr->ctx);
+				mfw_rp_attrs_free(attrs, nattr);
+			}
+			u->done = device_match;
+		}
+		if (u->done) {
+			fr->sum->units_skipped++;
+			mfw_notice(fr->ctx, "'%s' unchanged (%s): skipped", u->label,
+				   fr->use_digest ? (vouched ? "device digest and journal"
+							     : "device digest")
+						  : "journal");
+		}
+	}
+	return 0;
+}
+
+static int unit_completed(struct flash_run *fr, struct unit *u)
+{
+	u->done = true;
+	if (!fr->have_journal)
+		return 0;
+	if (!u->digest_known) {
+		/* erase-only units and sparse programs: digest over the steps' identity */
+		struct mfw_hash h;
+		int r = mfw_hash_init(&h, MFW_HASH_SHA256);
+		if (r == 0)
+			r = mfw_hash_update(&h, u->label, strlen(u->label));
+		if (r == 0)
+			r = mfw_hash_final(&h, u->digest, 32);
+		if (r < 0)
+			return r;
+	}
+	return mfw_journal_unit_done(fr->ctx, &fr->journal, u->index, u->label, u->digest);
+}
+
 static int run_steps(struct flash_run *fr)
 {
 	for (size_t i = 0; i < fr->plan.nsteps; i++) {
 		struct mfw_step *s = &fr->plan.steps[i];
+		struct unit *u = fr->step_unit[i] == SIZE_MAX ? NULL : &fr->units[fr->step_unit[i]];
 		char name[MFW_PKG_PATH_MAX];
 		uint64_t start;
 		int r;
 
+		if (u && u->done)
+			continue;
+		/* the safe point: between steps, never inside a transfer */
 		if (mfw_cancelled(fr->ctx))
-			return mfw_fail(fr->ctx, MFW_E_CANCELLED, "cancelled before step %zu of %zu",
-					i + 1, fr->plan.nsteps);
+			return mfw_fail(fr->ctx, MFW_E_CANCELLED,
+					"stopped at a safe point before step %zu of %zu; run the same "
+					"command again to continue", i + 1, fr->plan.nsteps);
 		/* every expression is evaluated before it is sent: a bad one stops here */
 		if (s->kind != MFW_STEP_PATCH) {
 			r = eval_sector(fr, s, &start);
@@ -529,10 +803,14 @@ static int run_steps(struct flash_run *fr)
 			if (r == 0) {
 				fr->sum->erases++;
 				mfw_progress(fr->ctx, "erase", name, 1, 1);
+				if (u && !u->has_program)
+					r = unit_completed(fr, u);
 			}
 			break;
 		case MFW_STEP_PROGRAM:
 			r = run_program(fr, s);
+			if (r == 0 && u && --u->programs_left == 0)
+				r = unit_completed(fr, u);
 			break;
 		case MFW_STEP_PATCH:
 			r = mfw_fh_patch(&fr->fh, s->e->attrs, s->e->nattr);
@@ -548,9 +826,24 @@ static int run_steps(struct flash_run *fr)
 	return 0;
 }
 
+/* A unit interrupted half-way is redone from its first step (erase first on NAND). */
+static void reset_unfinished_units(struct flash_run *fr)
+{
+	for (size_t k = 0; k < fr->nunits; k++) {
+		struct unit *u = &fr->units[k];
+		if (u->done)
+			continue;
+		u->programs_left = 0;
+		for (size_t i = 0; i < u->nsteps; i++)
+			if (fr->plan.steps[u->steps[i]].kind == MFW_STEP_PROGRAM)
+				u->programs_left++;
+	}
+}
+
 static void choose_verify(struct flash_run *fr)
 {
 	bool digest = mfw_fh_funcs_has(&fr->fh.funcs, "getsha256digest");
+	fr->use_digest = fr->use_readback = false;
 	switch (fr->o->verify) {
 	case MFW_VERIFY_NONE:
 		break;
@@ -567,14 +860,106 @@ static void choose_verify(struct flash_run *fr)
 	fr->sum->verify_method = fr->use_digest ? "digest" : fr->use_readback ? "readback" : "none";
 }
 
+/*
+ * The package's identity for the journal: md5.txt pins every file, the
+ * manifests pin the plan, the programmer pins the protocol peer.
+ */
+static int package_hash(struct flash_run *fr)
+{
+	struct mfw_hash h;
+	uint8_t d[32];
+	int r = mfw_hash_init(&h, MFW_HASH_SHA256);
+	const char *names[2 + 2 * MFW_PKG_MAX_LUNS];
+	size_t n = 0;
+
+	names[n++] = fr->plan.layout.md5sum;
+	for (size_t i = 0; i < fr->plan.layout.nmanifest; i++) {
+		names[n++] = fr->plan.layout.manifests[i].rawprogram;
+		names[n++] = fr->plan.layout.manifests[i].patch;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		void *data = NULL;
+		size_t len = 0;
+		if (!names[i][0])
+			continue;
+		r = mfw_pkg_read_all(fr->ctx, fr->plan.pkg, names[i], MFW_RP_MAX_FILE, &data, &len);
+		if (r == 0)
+			r = mfw_hash_update(&h, data, len);
+		free(data);
+	}
+	if (r == 0)
+		r = mfw_hash_update(&h, fr->plan.programmer, fr->plan.programmer_len);
+	/* without md5.txt the file contents are not pinned: add their sizes at least */
+	for (size_t i = 0; i < fr->plan.nsteps && r == 0 && !fr->plan.layout.md5sum[0]; i++)
+		r = mfw_hash_update(&h, &fr->plan.steps[i].file_size, sizeof(uint64_t));
+	if (r < 0) {
+		mfw_hash_free(&h);
+		return r;
+	}
+	r = mfw_hash_final(&h, d, sizeof(d));
+	if (r < 0)
+		return r;
+	mfw_hex_encode(d, 32, fr->package_hash);
+	return 0;
+}
+
+static int open_journal(struct flash_run *fr)
+{
+	int r;
+	if (!fr->o->journal_dir || fr->have_journal)
+		return 0;
+	r = mfw_journal_open(fr->ctx, &fr->journal, fr->o->journal_dir,
+			     fr->identity_known ? fr->device_key : "unknown", fr->package_hash,
+			     fr->o->restart);
+	if (r < 0)
+		return r;
+	fr->have_journal = true;
+	snprintf(fr->sum->journal, sizeof(fr->sum->journal), "%s", fr->journal.path);
+	if (fr->journal.loaded && fr->journal.nunits)
+		mfw_notice(fr->ctx, "journal %s: %zu partitions done in an earlier run%s",
+			   fr->journal.path, fr->journal.nunits,
+			   fr->journal.complete ? " (it completed)" : "");
+	return 0;
+}
+
+/* Wait for the device to come back and bring the session up again. */
+static int recover(struct flash_run *fr, int err)
+{
+	int r;
+	if (!fr->o->reconnect)
+		return err;
+	if (fr->sum->recoveries >= (fr->o->max_recoveries ? fr->o->max_recoveries : 5))
+		return mfw_fail_keep(fr->ctx, err, "device disconnected again after %u recoveries",
+				     fr->sum->recoveries);
+	mfw_notice(fr->ctx, "device disconnected (%s); waiting for it to come back",
+		   mfw_ctx_detail(fr->ctx)[0] ? mfw_ctx_detail(fr->ctx) : mfw_strerror(err));
+	mfw_ctx_clear_detail(fr->ctx);
+	r = fr->o->reconnect(fr->o->reconnect_user, &fr->t);
+	if (r < 0)
+		return mfw_fail_keep(fr->ctx, r, "the device did not come back after a disconnect");
+	fr->sum->recoveries++;
+	r = open_session(fr);
+	if (r == 0)
+		r = check_geometry(fr);
+	if (r == 0)
+		mfw_notice(fr->ctx, "device is back; continuing (recovery %u)", fr->sum->recoveries);
+	return r;
+}
+
+static bool is_disconnect(int err)
+{
+	return err == MFW_E_NODEV || err == MFW_E_IO;
+}
+
 int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_flash_opts *o,
 	      struct mfw_flash_summary *sum)
 {
-	struct flash_run fr = { .ctx = ctx, .o = o, .sum = sum };
+	struct flash_run fr = { .ctx = ctx, .o = o, .sum = sum, .t = t };
 	int64_t start;
 	int r;
 
 	memset(sum, 0, sizeof(*sum));
+	snprintf(fr.device_key, sizeof(fr.device_key), "unknown");
 	if (!o->package)
 		return mfw_fail(ctx, MFW_E_INVAL, "no package given");
 	r = mfw_plan_build(ctx, o, &fr.plan);
@@ -584,18 +969,48 @@ int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_fla
 	snprintf(sum->storage, sizeof(sum->storage), "%s", fr.plan.nand ? "nand" : "emmc");
 	snprintf(sum->programmer, sizeof(sum->programmer), "%s", fr.plan.layout.programmer);
 	sum->skipped = fr.plan.skipped;
+	r = package_hash(&fr);
+	if (r < 0)
+		goto out_free_plan;
 
 	start = mfw_now_ms();
-	r = open_session(&fr, t);
+	for (;;) {
+		r = open_session(&fr);
+		if (r == 0)
+			r = check_geometry(&fr);
+		if (r == 0 || !is_disconnect(r) || !o->reconnect)
+			break;
+		r = recover(&fr, r);
+		if (r == 0 || !is_disconnect(r))
+			break;
+	}
 	if (r < 0)
 		goto out_free_session;
+	snprintf(sum->device_key, sizeof(sum->device_key), "%s", fr.device_key);
 	choose_verify(&fr);
-	r = check_geometry(&fr);
+	r = open_journal(&fr);
+	if (r == 0)
+		r = build_units(&fr);
+	if (r == 0 && !o->restart)
+		r = plan_skips(&fr);
 	if (r < 0)
 		goto out_free_session;
-	r = run_steps(&fr);
+	for (;;) {
+		r = run_steps(&fr);
+		if (r == 0 || !is_disconnect(r) || !o->reconnect)
+			break;
+		r = recover(&fr, r);
+		if (r < 0)
+			break;
+		reset_unfinished_units(&fr);
+	}
 	if (r < 0)
 		goto out_free_session;
+	if (fr.have_journal) {
+		r = mfw_journal_complete(ctx, &fr.journal);
+		if (r < 0)
+			goto out_free_session;
+	}
 	if (!o->no_reset) {
 		r = mfw_fh_power(&fr.fh, "reset", RESET_DELAY_S);
 		if (r < 0)
@@ -603,7 +1018,12 @@ int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_fla
 	}
 	sum->seconds = (double)(mfw_now_ms() - start) / 1000.0;
 out_free_session:
+	if (fr.have_journal)
+		mfw_journal_close(&fr.journal);
+	free(fr.units);
+	free(fr.step_unit);
 	mfw_fh_session_free(&fr.fh);
+out_free_plan:
 	mfw_plan_free(&fr.plan);
 	return r;
 }

@@ -77,7 +77,8 @@ static int recv_doc(struct mfw_fh_session *s, mfw_deadline_t deadline, struct mf
 			}
 			return 0;
 		}
-		if (mfw_cancelled(s->ctx))
+		/* a first Ctrl-C waits for a safe point above us; a second one forces */
+		if (mfw_ctx_cancel_count(s->ctx) >= 2)
 			return mfw_fail(s->ctx, MFW_E_CANCELLED, "firehose: cancelled");
 		r = mfw_transport_read(s->t, buf, sizeof(buf), deadline);
 		if (r < 0)
@@ -383,9 +384,9 @@ int mfw_fh_program(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, si
 		if (r < 0)
 			return stall_error(s, "accepting", label, done, since, r);
 		mfw_progress(s->ctx, "program", label, done, total);
-		if (mfw_cancelled(s->ctx))
+		if (mfw_ctx_cancel_count(s->ctx) >= 2)
 			return mfw_fail(s->ctx, MFW_E_CANCELLED,
-					"cancelled during '%s' at byte %llu; the partition will be "
+					"forced stop during '%s' at byte %llu; the partition will be "
 					"redone from its start", label, (unsigned long long)done);
 	}
 	snprintf(what, sizeof(what), "the final ACK of '%s'", label);
@@ -440,7 +441,7 @@ int mfw_fh_read(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_
 			return mfw_fail_keep(s->ctx, r, "storing data read from '%s' failed", label);
 		done += n;
 		mfw_progress(s->ctx, "read", label, done, total);
-		if (mfw_cancelled(s->ctx))
+		if (mfw_ctx_cancel_count(s->ctx) >= 2)
 			return mfw_fail(s->ctx, MFW_E_CANCELLED, "cancelled while reading '%s'", label);
 	}
 	snprintf(what, sizeof(what), "the final ACK of the read of '%s'", label);
