@@ -2,6 +2,7 @@
 #include "fmt/rawprogram.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,13 @@
 			XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES)
 
 static const char empty[] = "";
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+/* libxml2 wants one initialisation before concurrent use, not one per parse. */
+static void xml_init(void)
+{
+	xmlInitParser();
+}
 
 static int parse_number(const char *s, uint64_t *out)
 {
@@ -387,7 +395,7 @@ int mfw_rp_parse(struct mfw_ctx *ctx, const char *name, const void *xml, size_t 
 		goto free_out;
 	}
 
-	xmlInitParser();
+	pthread_once(&xml_once, xml_init);
 	pctx = xmlNewParserCtxt();
 	if (!pctx) {
 		r = MFW_E_NOMEM;

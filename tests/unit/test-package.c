@@ -237,6 +237,15 @@ static void on_progress(void *user, const char *phase, const char *label, uint64
 	progress_calls++;
 }
 
+static char warned[512];
+
+static void on_log(void *user, enum mfw_log_level level, const char *msg)
+{
+	(void)user;
+	if (level == MFW_LOG_WARN)
+		snprintf(warned, sizeof(warned), "%s", msg);
+}
+
 static void check_verify_ok(struct mfw_pkg *pkg)
 {
 	struct mfw_pkg_layout lay;
@@ -248,7 +257,12 @@ static void check_verify_ok(struct mfw_pkg *pkg)
 			total += flen(&nand_files[i]);
 	assert_int_equal(mfw_pkg_detect(ctx, pkg, NULL, &lay), 0);
 	progress_calls = 0;
+	warned[0] = '\0';
+	mfw_ctx_set_log(ctx, on_log, NULL);
 	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, on_progress, NULL, &rep), 0);
+	mfw_ctx_set_log(ctx, NULL, NULL);
+	assert_non_null(strstr(warned, "partition_complete_p4K_b256K.mbn"));
+	assert_non_null(strstr(warned, "md5.txt does not list it"));
 	assert_int_equal(rep.checked, 7);
 	assert_int_equal(rep.bytes, total);
 	assert_int_equal(last_done, total);
