@@ -31,6 +31,12 @@ struct emu_store {
 	uint32_t nblocks;
 	uint8_t erased;     /* what erased storage reads as: NAND 0xFF, eMMC 0x00 */
 	uint8_t *bad;       /* NAND bad-block bitmap, nblocks bits */
+	/*
+	 * NAND only: erased pages are file holes and read as 0xFF through this
+	 * layer (fast to create, no disk), at the price of the raw file
+	 * showing 0x00 there. Used for anonymous images, or when asked.
+	 */
+	bool sparse_erased;
 	char *bb_path;      /* sidecar "IMAGE.badblocks"; NULL for an anonymous image */
 };
 

@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Sidecar line recording that erased pages of this image are holes (they read 0xFF). */
+#define SPARSE_MARK "# erased pages are holes"
+
 /* Largest single pread/pwrite: big enough to stream, small enough for the stack of buffers. */
 #define FILL_CHUNK (1u << 20)
 
@@ -38,9 +41,37 @@ bool emu_all_bytes(const void *buf, size_t len, uint8_t value)
 	return true;
 }
 
+/* Sparse-erased NAND: the holes in [off, off + len) read as erased 0xFF. */
+static int fill_holes(struct emu_store *st, uint64_t off, uint8_t *buf, size_t len)
+{
+	uint64_t pos = off, end = off + len;
+
+	while (pos < end) {
+		off_t h = lseek(st->fd, (off_t)pos, SEEK_HOLE), d;
+
+		if (h < 0)
+			return MFW_E_IO;
+		if ((uint64_t)h >= end)
+			break;
+		d = lseek(st->fd, h, SEEK_DATA);
+		if (d < 0) {
+			if (errno != ENXIO)
+				return MFW_E_IO;
+			d = (off_t)end; /* a hole up to the end of the file */
+		}
+		if ((uint64_t)d > end)
+			d = (off_t)end;
+		memset(buf + ((uint64_t)h - off), 0xFF, (size_t)((uint64_t)d - (uint64_t)h));
+		pos = (uint64_t)d;
+	}
+	return 0;
+}
+
 int emu_store_read(struct emu_store *st, uint64_t off, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	uint64_t off0 = off;
+	size_t len0 = len;
 
 	if (off > st->size || len > st->size - off)
 		return MFW_E_RANGE;
@@ -54,13 +85,13 @@ int emu_store_read(struct emu_store *st, uint64_t off, void *buf, size_t len)
 		if (n == 0) {
 			/* past the end of a short file: reads as a hole */
 			memset(p, 0, len);
-			return 0;
+			break;
 		}
 		p += n;
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
-	return 0;
+	return st->sparse_erased ? fill_holes(st, off0, buf, len0) : 0;
 }
 
 int emu_store_write(struct emu_store *st, uint64_t off, const void *buf, size_t len)
@@ -92,12 +123,17 @@ int emu_store_fill(struct emu_store *st, uint64_t off, uint64_t len, uint8_t val
 		return MFW_E_RANGE;
 	if (!len)
 		return 0;
-#ifdef FALLOC_FL_PUNCH_HOLE
-	/* zeros cost no disk: a 4 GiB eMMC erase leaves a sparse file */
-	if (value == 0 && fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				    (off_t)len) == 0)
-		return 0;
-#endif
+	/*
+	 * Holes cost no disk: a 4 GiB eMMC erase leaves a sparse file. In a
+	 * sparse-erased NAND a hole means 0xFF instead, and only whole file
+	 * system blocks can be holes.
+	 */
+	if (st->sparse_erased ? value == 0xFF && off % 4096 == 0 && len % 4096 == 0 : value == 0) {
+		if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)len) == 0)
+			return 0;
+		/* no hole punching here: real bytes read the same */
+	}
 	buf = malloc(FILL_CHUNK);
 	if (!buf)
 		return MFW_E_NOMEM;
@@ -154,6 +190,8 @@ static int load_sidecar(struct mfw_ctx *ctx, struct emu_store *st)
 		char *s = line;
 		while (*s == ' ' || *s == '\t')
 			s++;
+		if (!strncmp(s, SPARSE_MARK, strlen(SPARSE_MARK)))
+			st->sparse_erased = true;
 		if (*s == '#' || *s == '\n' || *s == '\0')
 			continue;
 		errno = 0;
@@ -185,6 +223,8 @@ static int save_sidecar(struct emu_store *st)
 		goto out_free_tmp;
 	}
 	fprintf(f, "# bad blocks of the virtual modem image (block numbers)\n");
+	if (st->sparse_erased)
+		fprintf(f, "%s\n", SPARSE_MARK);
 	for (uint32_t b = 0; b < st->nblocks; b++)
 		if (emu_store_is_bad(st, b))
 			fprintf(f, "%u\n", b);
@@ -347,9 +387,17 @@ int emu_store_open(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct
 			if (r < 0)
 				goto out_free_path;
 		}
+		if (*created && (cfg->sparse_erased || !cfg->image_path)) {
+			/* the file system must report holes, or erased pages would read 0x00 */
+			errno = 0;
+			if (lseek(st->fd, 0, SEEK_DATA) < 0 && errno == ENXIO)
+				st->sparse_erased = true;
+		} else if (!*created && cfg->sparse_erased) {
+			st->sparse_erased = true;
+		}
 		if (*created) {
 			/* a new chip: every page erased, bad blocks marked */
-			r = emu_store_fill(st, 0, st->size, 0xFF);
+			r = st->sparse_erased ? 0 : emu_store_fill(st, 0, st->size, 0xFF);
 			for (uint32_t b = 0; r == 0 && b < st->nblocks; b++)
 				if (emu_store_is_bad(st, b))
 					r = emu_store_fill(st, (uint64_t)b * st->block, st->block, 0x00);

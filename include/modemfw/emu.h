@@ -34,6 +34,12 @@ struct mfw_emu_config {
 	uint32_t serial;          /* Sahara serial number; default 0x0DE1F00D */
 	uint64_t hw_id;           /* Sahara MSM HW id */
 	const char *imei;         /* factory IMEI in the NV store; default 356938035643809 */
+	/*
+	 * NAND: keep erased pages as file holes (a new image costs no time or
+	 * disk) instead of 0xFF bytes; the image file then reads 0x00 where the
+	 * flash is erased. Always on for an anonymous image (image_path NULL).
+	 */
+	bool sparse_erased;
 	/* PBL: request the programmer with READ_DATA (32-bit) instead of READ_DATA_64 */
 	bool sahara_read_data_32;
 	/* quirks (docs/emulator.md) */

@@ -1009,6 +1009,51 @@ static void test_quirks(void **state)
 	fx_free(f);
 }
 
+/* Sparse-erased NAND: erased pages are holes but read as 0xFF through the device. */
+static void test_nand_sparse_erased(void **state)
+{
+	struct fixture *f = fx_new();
+	struct mfw_emu_config cfg;
+	size_t len = 64 * 4096;
+	uint8_t *data = pattern(len, 11), *back = malloc(len);
+	struct stat sb;
+	(void)state;
+
+	mfw_emu_config_defaults(&cfg, MFW_EMU_NAND);
+	cfg.image_path = f->image;
+	cfg.sparse_erased = true;
+	fx_open(f, &cfg);
+	assert_int_equal(stat(f->image, &sb), 0);
+	assert_true((uint64_t)sb.st_blocks * 512 < 16 * MIB);
+	fx_attach(f);
+	load_programmer(f);
+	configure(f, "nand");
+	/* a factory-erased page reads 0xFF, programs, and reads back */
+	assert_int_equal(fh_readback(f, back, len, NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"64\""), 1);
+	assert_true(all_bytes(back, len, 0xFF));
+	assert_int_equal(fh_program(f, data, len, NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"64\""), 1);
+	assert_int_equal(fh_program(f, data, 4096, NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"1\""), 0);
+	img_read(f, 73216ull * 4096, back, len);
+	assert_memory_equal(back, data, len);
+	/* erase punches the block out again; the device reads it as erased */
+	assert_int_equal(fh_cmd(f, "<erase " NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"64\"/>"), 1);
+	assert_int_equal(fh_readback(f, back, len, NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"64\""), 1);
+	assert_true(all_bytes(back, len, 0xFF));
+	/* the mode is remembered with the image */
+	mfw_transport_close(f->t);
+	f->t = NULL;
+	mfw_emu_free(f->emu);
+	cfg.sparse_erased = false;
+	fx_open(f, &cfg);
+	fx_attach(f);
+	load_programmer(f);
+	configure(f, "nand");
+	assert_int_equal(fh_program(f, data, len, NAND_ATTRS " start_sector=\"73216\" num_partition_sectors=\"64\""), 1);
+	free(data);
+	free(back);
+	fx_free(f);
+}
+
 /* --------------------------------------------------------------- factory */
 
 static void test_factory_nand(void **state)
@@ -1109,6 +1154,7 @@ int main(void)
 		cmocka_unit_test(test_emmc_program_patch_digest),
 		cmocka_unit_test(test_power_reset),
 		cmocka_unit_test(test_quirks),
+		cmocka_unit_test(test_nand_sparse_erased),
 		cmocka_unit_test(test_factory_nand),
 		cmocka_unit_test(test_factory_emmc),
 	};

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * modemfw emu: run the virtual modem on a socket or pty until Ctrl-C.
+ * Prints one line when it listens (with the real port for tcp port 0) so
+ * scripts and tests can connect; -v shows connects, disconnects and every
+ * command.
+ */
+#include "cli.h"
+
+#include <modemfw/emu.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define MAX_BAD_BLOCKS 4096
+
+enum {
+	OPT_PAGE_SIZE = 256,
+	OPT_BLOCK_SIZE,
+	OPT_BAD_BLOCKS,
+	OPT_MAX_PAYLOAD,
+	OPT_SERIAL,
+	OPT_IMEI,
+	OPT_FINAL_ACK_DELAY,
+	OPT_LOG_FLOOD,
+	OPT_READ_DATA_32,
+	OPT_SPARSE_ERASED,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modemfw emu --listen SPEC [--storage nand|emmc] [--image FILE] [options]\n"
+		"\n"
+		"Run the virtual modem (boot ROM + Firehose programmer) until Ctrl-C.\n"
+		"\n"
+		"  --listen SPEC          tcp:HOST:PORT (port 0 picks one), unix:PATH or pty:LINK\n"
+		"  --storage nand|emmc    storage type (default nand)\n"
+		"  --image FILE           flash image, created sparse when missing (default: temporary)\n"
+		"  --size N               storage size, K/M/G suffixes (NAND 512M, eMMC 4G;\n"
+		"                         an existing image keeps its size)\n"
+		"  --page-size N          NAND page = Firehose sector (default 4096)\n"
+		"  --block-size N         NAND erase block (default 256K)\n"
+		"  --bad-blocks LIST      NAND factory bad blocks, comma separated block numbers\n"
+		"  --max-payload N        largest MaxPayloadSizeToTargetInBytes accepted (default 1M)\n"
+		"  --serial N             Sahara serial number (decimal or 0x hex)\n"
+		"  --imei IMEI            IMEI of a new image's NV store (default 356938035643809)\n"
+		"  --final-ack-delay MS   quirk: wait before a program's final ACK\n"
+		"  --log-flood N          quirk: N extra log lines after every response\n"
+		"  --read-data-32         boot ROM requests with READ_DATA instead of READ_DATA_64\n"
+		"  --sparse-erased        NAND: keep erased pages as file holes (fast, no disk; the\n"
+		"                         file then reads 0x00 where the flash reads 0xFF)\n"
+		"\n"
+		"docs/emulator.md describes the device and its fidelity choices.\n");
+}
+
+/* "4096", "256K", "512M", "4G", "1MiB" -> bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mult = 1ull << 10; break;
+		case 'm': case 'M': mult = 1ull << 20; break;
+		case 'g': case 'G': mult = 1ull << 30; break;
+		default: return -1;
+		}
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (v > UINT64_MAX / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_bad_blocks(const char *s, uint32_t *list, size_t *n)
+{
+	*n = 0;
+	while (*s) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || end == s || v > UINT32_MAX || *n >= MAX_BAD_BLOCKS)
+			return -1;
+		list[(*n)++] = (uint32_t)v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -1;
+		s = end;
+	}
+	return 0;
+}
+
+static const char *geometry(char *buf, size_t cap, const struct mfw_emu_config *cfg)
+{
+	char size[32];
+
+	cli_bytes(size, sizeof(size), (double)cfg->size);
+	if (cfg->storage == MFW_EMU_NAND)
+		snprintf(buf, cap, "NAND %s, p%uK_b%uK", size, cfg->page_size / 1024,
+			 cfg->block_size / 1024);
+	else
+		snprintf(buf, cap, "eMMC %s, %u-byte sectors", size, cfg->sector_size);
+	return buf;
+}
+
+int cmd_emu(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "storage", required_argument, NULL, 's' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+		{ "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
+		{ "bad-blocks", required_argument, NULL, OPT_BAD_BLOCKS },
+		{ "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "imei", required_argument, NULL, OPT_IMEI },
+		{ "final-ack-delay", required_argument, NULL, OPT_FINAL_ACK_DELAY },
+		{ "log-flood", required_argument, NULL, OPT_LOG_FLOOD },
+		{ "read-data-32", no_argument, NULL, OPT_READ_DATA_32 },
+		{ "sparse-erased", no_argument, NULL, OPT_SPARSE_ERASED },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static uint32_t bad[MAX_BAD_BLOCKS];
+	struct mfw_emu_config cfg;
+	struct mfw_emu *emu;
+	const char *listen = NULL, *image = NULL, *storage = "nand", *imei = NULL;
+	const char *bad_list = NULL;
+	uint64_t size = 0;
+	uint32_t page = 0, block = 0, max_payload = 0, serial = 0, delay = 0, flood = 0;
+	bool have_serial = false, read32 = false, sparse = false;
+	size_t nbad = 0;
+	char bound[256], geo[96];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "l:s:i:h", longopts, NULL)) != -1) {
+		int bad_arg = 0;
+
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 's': storage = optarg; break;
+		case 'i': image = optarg; break;
+		case 'S': bad_arg = parse_size(optarg, &size) < 0 || !size; break;
+		case OPT_PAGE_SIZE: bad_arg = parse_u32(optarg, &page) < 0; break;
+		case OPT_BLOCK_SIZE: bad_arg = parse_u32(optarg, &block) < 0; break;
+		case OPT_BAD_BLOCKS: bad_list = optarg; break;
+		case OPT_MAX_PAYLOAD: bad_arg = parse_u32(optarg, &max_payload) < 0; break;
+		case OPT_SERIAL:
+			bad_arg = parse_u32(optarg, &serial) < 0;
+			have_serial = true;
+			break;
+		case OPT_IMEI: imei = optarg; break;
+		case OPT_FINAL_ACK_DELAY: bad_arg = parse_u32(optarg, &delay) < 0; break;
+		case OPT_LOG_FLOOD: bad_arg = parse_u32(optarg, &flood) < 0; break;
+		case OPT_READ_DATA_32: read32 = true; break;
+		case OPT_SPARSE_ERASED: sparse = true; break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		if (bad_arg) {
+			fprintf(stderr, "modemfw emu: bad value '%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || !listen) {
+		fprintf(stderr, "modemfw emu: %s\n",
+			listen ? "unexpected argument" : "--listen SPEC is required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcasecmp(storage, "nand") && strcasecmp(storage, "emmc")) {
+		fprintf(stderr, "modemfw emu: --storage must be nand or emmc, not '%s'\n", storage);
+		return EXIT_USAGE;
+	}
+	mfw_emu_config_defaults(&cfg, strcasecmp(storage, "nand") ? MFW_EMU_EMMC : MFW_EMU_NAND);
+	if (bad_list) {
+		if (cfg.storage != MFW_EMU_NAND || parse_bad_blocks(bad_list, bad, &nbad) < 0) {
+			fprintf(stderr, "modemfw emu: --bad-blocks takes NAND block numbers, "
+				"comma separated\n");
+			return EXIT_USAGE;
+		}
+		cfg.bad_blocks = bad;
+		cfg.n_bad_blocks = nbad;
+	}
+	if (size) {
+		cfg.size = size;
+	} else if (image) {
+		/* an existing image keeps its size unless told otherwise */
+		struct stat sb;
+		if (stat(image, &sb) == 0 && sb.st_size > 0)
+			cfg.size = (uint64_t)sb.st_size;
+	}
+	if (page)
+		cfg.page_size = page;
+	if (block)
+		cfg.block_size = block;
+	if (max_payload)
+		cfg.max_payload = max_payload;
+	if (have_serial)
+		cfg.serial = serial;
+	if (imei)
+		cfg.imei = imei;
+	cfg.image_path = image;
+	cfg.final_ack_delay_ms = delay;
+	cfg.log_flood = flood;
+	cfg.sahara_read_data_32 = read32;
+	cfg.sparse_erased = sparse;
+
+	r = mfw_emu_new(cli->ctx, &cfg, &emu);
+	if (r < 0)
+		return cli_report_error(cli, r, image ? image : "virtual modem");
+	r = mfw_emu_listen(emu, listen, bound, sizeof(bound));
+	if (r < 0) {
+		mfw_emu_free(emu);
+		return cli_report_error(cli, r, listen);
+	}
+	geometry(geo, sizeof(geo), &cfg);
+	if (cli->json) {
+		char esc1[600], esc2[300], esc3[200];
+		cli_json_event(cli, "listening", "\"storage\":%s,\"address\":%s,\"image\":%s",
+			       cli_json_str(esc3, sizeof(esc3), geo),
+			       cli_json_str(esc1, sizeof(esc1), bound),
+			       image ? cli_json_str(esc2, sizeof(esc2), image) : "null");
+	} else {
+		printf("virtual modem (%s) listening on %s, image %s\n", geo, bound,
+		       image ? image : "(temporary)");
+	}
+	fflush(stdout);
+	cli_install_signals(cli);
+	r = mfw_emu_serve(emu, NULL);
+	mfw_emu_free(emu);
+	if (r < 0)
+		return cli_report_error(cli, r, "virtual modem");
+	return 0;
+}
