@@ -368,6 +368,18 @@ static int w_reserve(struct mfw_sparse_writer *w, size_t more)
 	return 0;
 }
 
+/* Running CRC over what the chunk expands to, while the image is small. */
+static void w_crc(struct mfw_sparse_writer *w, const uint8_t pat[4], uint64_t len)
+{
+	if (w->crc_off)
+		return;
+	if ((uint64_t)w->total_blks * w->blk_sz > MFW_SPARSE_WRITER_CRC_MAX) {
+		w->crc_off = true;
+		return;
+	}
+	w->crc = crc_pattern(w->crc, pat, len);
+}
+
 static int w_chunk(struct mfw_sparse_writer *w, uint16_t type, uint32_t nblocks, size_t body)
 {
 	uint8_t *h;
@@ -418,7 +430,10 @@ int mfw_sparse_writer_raw(struct mfw_sparse_writer *w, const void *data, uint32_
 		return ret;
 	memcpy(w->buf + w->len, data, (size_t)bytes);
 	w->len += (size_t)bytes;
-	w->crc = mfw_crc32(w->crc, data, (size_t)bytes);
+	if ((uint64_t)w->total_blks * w->blk_sz > MFW_SPARSE_WRITER_CRC_MAX)
+		w->crc_off = true;
+	if (!w->crc_off)
+		w->crc = mfw_crc32(w->crc, data, (size_t)bytes);
 	return 0;
 }
 
@@ -432,7 +447,7 @@ int mfw_sparse_writer_fill(struct mfw_sparse_writer *w, uint32_t pattern, uint32
 	mfw_put_le32(pat, pattern);
 	memcpy(w->buf + w->len, pat, 4);
 	w->len += 4;
-	w->crc = crc_pattern(w->crc, pat, (uint64_t)nblocks * w->blk_sz);
+	w_crc(w, pat, (uint64_t)nblocks * w->blk_sz);
 	return 0;
 }
 
@@ -443,14 +458,17 @@ int mfw_sparse_writer_dont_care(struct mfw_sparse_writer *w, uint32_t nblocks)
 
 	if (ret < 0)
 		return ret;
-	w->crc = crc_pattern(w->crc, zero, (uint64_t)nblocks * w->blk_sz);
+	w_crc(w, zero, (uint64_t)nblocks * w->blk_sz);
 	return 0;
 }
 
 int mfw_sparse_writer_crc(struct mfw_sparse_writer *w)
 {
-	int ret = w_chunk(w, MFW_SPARSE_CHUNK_CRC32, 0, 4);
+	int ret;
 
+	if (w->crc_off)
+		return w->err ? w->err : MFW_E_RANGE;
+	ret = w_chunk(w, MFW_SPARSE_CHUNK_CRC32, 0, 4);
 	if (ret < 0)
 		return ret;
 	mfw_put_le32(w->buf + w->len, w->crc);

@@ -122,15 +122,22 @@ struct mfw_sparse_writer {
 	uint32_t total_blks;
 	uint32_t total_chunks;
 	uint32_t crc;
+	bool crc_off; /* image grew past MFW_SPARSE_WRITER_CRC_MAX: crc() refuses */
 	int err; /* first failure, reported by finish */
 };
+
+/* The writer's running CRC stops beyond this expanded size (tests stay fast). */
+#define MFW_SPARSE_WRITER_CRC_MAX (256ull * 1024 * 1024)
 
 int mfw_sparse_writer_init(struct mfw_sparse_writer *w, uint32_t blk_sz);
 /* nblocks * blk_sz bytes of data. */
 int mfw_sparse_writer_raw(struct mfw_sparse_writer *w, const void *data, uint32_t nblocks);
 int mfw_sparse_writer_fill(struct mfw_sparse_writer *w, uint32_t pattern, uint32_t nblocks);
 int mfw_sparse_writer_dont_care(struct mfw_sparse_writer *w, uint32_t nblocks);
-/* A CRC32 chunk with the CRC of everything so far (don't-care as zeros). */
+/*
+ * A CRC32 chunk with the CRC of everything so far (don't-care as zeros);
+ * MFW_E_RANGE once the image is larger than MFW_SPARSE_WRITER_CRC_MAX.
+ */
 int mfw_sparse_writer_crc(struct mfw_sparse_writer *w);
 /* Write the header; *out and *len point into w (valid until free). */
 int mfw_sparse_writer_finish(struct mfw_sparse_writer *w, const uint8_t **out, size_t *len);

@@ -389,6 +389,8 @@ static void test_empty_and_large(void **state)
 	assert_int_equal(mfw_sparse_image_size(NULL, file, flen, &size), 0);
 	assert_true(size == 0x100000ull * BLK);
 	assert_int_equal(decode_plain(file, flen, false), 0);
+	/* too big for the writer's running CRC */
+	assert_int_equal(mfw_sparse_writer_crc(&w), MFW_E_RANGE);
 	mfw_sparse_writer_free(&w);
 }
 
