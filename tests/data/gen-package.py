@@ -38,8 +38,8 @@ NAND_PROFILES = {
                  appsboot=512 * KiB, kernel=4 * MiB, modem=8 * MiB,
                  sysfs=6 * MiB, recovery=1 * MiB, cache=64 * KiB, usrdata=64 * KiB),
     "bench": dict(programmer=320 * KiB, sbl1=256 * KiB, tz=1536 * KiB, rpm=192 * KiB,
-                  appsboot=512 * KiB, kernel=8 * MiB, modem=60 * MiB,
-                  sysfs=56 * MiB, recovery=4 * MiB, cache=256 * KiB, usrdata=256 * KiB),
+                  appsboot=512 * KiB, kernel=8 * MiB, modem=72 * MiB,
+                  sysfs=80 * MiB, recovery=4 * MiB, cache=256 * KiB, usrdata=256 * KiB),
 }
 
 NAND_PROGRAMMER = "prog_nand_firehose_9x07.mbn"
@@ -329,7 +329,7 @@ EMMC_PROFILES = {
                  aboot=512 * KiB, kernel=6 * MiB, modem=12 * MiB,
                  system_blocks=4096),
     "bench": dict(programmer=320 * KiB, sbl1=256 * KiB, rpm=192 * KiB, tz=1536 * KiB,
-                  aboot=512 * KiB, kernel=8 * MiB, modem=60 * MiB,
+                  aboot=512 * KiB, kernel=8 * MiB, modem=72 * MiB,
                   system_blocks=24576),
 }
 
