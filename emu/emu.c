@@ -266,6 +266,22 @@ int mfw_emu_listen(struct mfw_emu *emu, const char *listen_spec, char *bound, si
 	return 0;
 }
 
+/*
+ * A reset module leaves the bus and comes back: the host's port goes away.
+ * A pty cannot vanish, so the device ignores the old opener until it
+ * closes the port; the next opener is the "re-enumerated" host and gets
+ * a fresh HELLO.
+ */
+static void wait_pty_close(struct mfw_emu *emu, struct mfw_transport *t)
+{
+	struct emu_link l = { .emu = emu, .t = t, .cancel_ctx = emu->ctx };
+	uint8_t buf[4096];
+
+	mfw_dbg(emu->ctx, "waiting for the host to close %s (re-enumeration)", t->name);
+	while (emu_link_read(&l, buf, sizeof(buf), MFW_DEADLINE_NONE) >= 0)
+		;
+}
+
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 {
 	int r;
@@ -291,6 +307,8 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 		if (r < 0)
 			break;
 		run_session(emu, t, emu->ctx, &end);
+		if (end == EMU_END_RESET && mfw_listener_slave(emu->listener))
+			wait_pty_close(emu, t);
 		mfw_transport_close(t);
 		if (end == EMU_END_STOP) {
 			r = 0;
