@@ -7,10 +7,14 @@
  * strict grammar and never evaluated as code (reference §4.3):
  *   1234 | 1234.           literal (decimal; the trailing '.' marks decimal)
  *   NUM_DISK_SECTORS-N.    total sectors of the LUN minus N (also "+N", or alone)
- *   NUM_DISK_BLOCKS-N.     NAND: total blocks minus N
+ *   NUM_DISK_BLOCKS-N.     NAND: total blocks minus N (also "+N", or alone)
  *   CRC32(a,b)             CRC-32 of b bytes starting at sector a (a may itself
  *                          be a NUM_DISK_SECTORS form), stored little-endian
- * Whitespace around tokens is allowed. Anything else is MFW_E_FORMAT.
+ * Whitespace around tokens is allowed; keywords are upper case; N is decimal
+ * and fits int64_t (MFW_E_RANGE otherwise). Anything else is MFW_E_FORMAT.
+ * Evaluation: MFW_E_RANGE below 0 or above UINT64_MAX; MFW_E_UNSUPPORTED when
+ * the env lacks what the form needs (num_disk_sectors or num_disk_blocks 0,
+ * crc32 NULL); a crc32 callback's error is returned as is.
  */
 #include <stdint.h>
 

@@ -81,7 +81,12 @@ size_t mfw_fh_splitter_pending(const struct mfw_fh_splitter *sp);
 size_t mfw_fh_splitter_take_raw(struct mfw_fh_splitter *sp, void *buf, size_t cap);
 
 /* ---- parser ---- */
-/* Parse one document. MFW_E_FORMAT on malformed XML or a root other than <data>. ctx may be NULL; detail says what was wrong. */
+/*
+ * Parse one document. MFW_E_FORMAT on malformed XML, a root other than
+ * <data>, a DOCTYPE (never loaded, never expanded) or a document larger than
+ * MFW_FH_MAX_DOC. ctx may be NULL; detail says what was wrong. Attribute
+ * values are decoded (&quot; -> "). On failure *out is empty.
+ */
 int mfw_fh_parse(struct mfw_ctx *ctx, const char *doc, size_t len, struct mfw_fh_msg *out);
 void mfw_fh_msg_free(struct mfw_fh_msg *msg);
 /* Attribute value by name, case-insensitive (programmers vary in case); NULL when absent. */
@@ -93,9 +98,12 @@ int mfw_fh_parse_u64(const char *s, uint64_t *out);
 
 /* ---- builder ---- */
 /*
- * Write "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><data><TAG a=\"v\" .../></data>"
+ * Write "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><data><TAG a=\"v\" b=\"w\" /></data>"
  * into buf. Returns the length (without NUL; buf is NUL-terminated), or
- * MFW_E_RANGE when cap is too small.
+ * MFW_E_RANGE when cap is too small, MFW_E_INVAL for a tag or attribute name
+ * that is not a plain XML name, a NULL value, or a control character other
+ * than tab/CR/LF in a value (XML 1.0 cannot carry it). Values are escaped
+ * (& < > " ' and tab/CR/LF as character references).
  */
 int mfw_fh_build(char *buf, size_t cap, const char *tag, const struct mfw_fh_attr *attrs,
 		 size_t nattr);
@@ -136,10 +144,19 @@ struct mfw_fh_storage_info {
 #define MFW_FH_SI_BLOCK_SIZE 2u
 #define MFW_FH_SI_PAGE_SIZE 4u
 #define MFW_FH_SI_NUM_PHYSICAL 8u
-/* Feed every log line of a getstorageinfo answer (JSON-in-log or key/value lines). */
+/*
+ * Feed every log line of a getstorageinfo answer (JSON-in-log or key/value
+ * lines) into a zeroed *si. Keys are matched case-insensitively; numeric
+ * fields take decimal or 0x-hex only (anything else leaves them unset);
+ * unknown keys are ignored.
+ */
 void mfw_fh_storage_info_feed(struct mfw_fh_storage_info *si, const char *log_line);
 
-/* Find a SHA-256 digest (64 hex digits after the word "digest", any case) in text. Returns 1 when found. */
+/*
+ * Find a SHA-256 digest (exactly 64 hex digits after the word "digest", any
+ * case, separated by blanks, ':' or '=' and an optional "0x") in text.
+ * Returns 1 when found, 0 otherwise.
+ */
 int mfw_fh_find_digest(const char *text, uint8_t out[32]);
 
 #endif
