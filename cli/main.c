@@ -17,6 +17,7 @@ struct command {
 /* Filled as subcommands land; each one names the issue it belongs to in docs/cli.md. */
 static const struct command commands[] = {
 	/* one line per subcommand, alphabetical; cli/cmd-<verb>.c implements it */
+	{ "delta", cmd_delta, "diff and apply binary patches (BSDIFF40)" },
 	{ "emu", cmd_emu, "run the virtual modem" },
 	{ "flash", cmd_flash, "flash a firmware package (directory or .zip) over EDL" },
 	{ "info", cmd_info, "show what a device in EDL says about itself (serial, HW id, PK hash)" },

@@ -5,6 +5,7 @@
 /* Umbrella header: the whole public API of libmodemfw. */
 #include <modemfw/error.h>
 #include <modemfw/context.h>
+#include <modemfw/delta.h>
 #include <modemfw/transport.h>
 #include <modemfw/flash.h>
 

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size N] [--threads N]
+ * modemfw delta apply OLD PATCH NEW [--max-size N] [--small]
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static void delta_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size BYTES] [--threads N]\n"
+		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small]\n"
+		"\n"
+		"diff writes a BSDIFF40 patch (bsdiff 4.3 / bspatch compatible) that turns OLD into NEW.\n"
+		"apply rebuilds NEW from OLD and PATCH with bounded memory; NEW appears only when complete.\n"
+		"-v (before 'delta') or --verbose reports sizes, time and memory.\n");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void report(struct cli *cli, const char *what, const struct mfw_delta_stats *st, double secs)
+{
+	struct rusage ru;
+	char a[32], b[32], c[32], d[32], e[32];
+	getrusage(RUSAGE_SELF, &ru);
+	if (cli->json) {
+		cli_json_event(cli, what,
+			       "\"old_size\":%llu,\"new_size\":%llu,\"patch_size\":%llu,\"controls\":%llu,"
+			       "\"diff_bytes\":%llu,\"extra_bytes\":%llu,\"engine_peak_mem\":%llu,"
+			       "\"peak_rss\":%llu,\"seconds\":%.3f",
+			       (unsigned long long)st->old_size, (unsigned long long)st->new_size,
+			       (unsigned long long)st->patch_size, (unsigned long long)st->controls,
+			       (unsigned long long)st->diff_bytes, (unsigned long long)st->extra_bytes,
+			       (unsigned long long)st->peak_mem, (unsigned long long)ru.ru_maxrss * 1024,
+			       secs);
+		return;
+	}
+	if (!cli->verbose)
+		return;
+	fprintf(stderr, "%s: old %s, new %s, patch %s (%.2f %% of new), %llu controls\n", what,
+		cli_bytes(a, sizeof(a), (double)st->old_size), cli_bytes(b, sizeof(b), (double)st->new_size),
+		cli_bytes(c, sizeof(c), (double)st->patch_size),
+		st->new_size ? 100.0 * (double)st->patch_size / (double)st->new_size : 0.0,
+		(unsigned long long)st->controls);
+	fprintf(stderr, "%s: %.2f s (%s/s of new); memory: engine peak %s, process peak RSS %s\n", what, secs,
+		cli_bytes(d, sizeof(d), secs > 0 ? (double)st->new_size / secs : 0),
+		cli_bytes(e, sizeof(e), (double)st->peak_mem),
+		cli_bytes(a, sizeof(a), (double)ru.ru_maxrss * 1024));
+}
+
+static int do_diff(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct mfw_delta_opts o = { .format = MFW_DELTA_BSDIFF40 };
+	struct mfw_delta_stats st;
+	uint64_t v;
+	double t0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:b:t:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (strcmp(optarg, "bsdiff40") && strcmp(optarg, "BSDIFF40")) {
+				fprintf(stderr, "modemfw: delta diff: unknown format '%s' (supported: bsdiff40)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'b':
+			if (parse_size(optarg, &o.block_size) < 0)
+				goto bad;
+			break;
+		case 't':
+			if (parse_size(optarg, &v) < 0 || v > 64)
+				goto bad;
+			o.threads = (unsigned)v;
+			break;
+		case 'v':
+			cli->verbose++;
+			break;
+		case 'h':
+			delta_usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (argc - optind != 3)
+		goto bad;
+	cli_progress_begin(cli);
+	t0 = now_s();
+	r = mfw_delta_diff(cli->ctx, argv[optind], argv[optind + 1], argv[optind + 2], &o, &st);
+	cli_progress_end(cli);
+	if (r < 0)
+		return cli_report_error(cli, r, "delta diff");
+	report(cli, "diff", &st, now_s() - t0);
+	return EXIT_OK_;
+bad:
+	delta_usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int do_apply(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "small", no_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct mfw_delta_apply_opts o = { 0 };
+	struct mfw_delta_stats st;
+	double t0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:svh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (parse_size(optarg, &o.max_new_size) < 0)
+				goto bad;
+			break;
+		case 's':
+			o.small_decoder = true;
+			break;
+		case 'v':
+			cli->verbose++;
+			break;
+		case 'h':
+			delta_usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (argc - optind != 3)
+		goto bad;
+	cli_progress_begin(cli);
+	t0 = now_s();
+	r = mfw_delta_apply(cli->ctx, argv[optind], argv[optind + 1], argv[optind + 2], &o, &st);
+	cli_progress_end(cli);
+	if (r < 0)
+		return cli_report_error(cli, r, "delta apply");
+	report(cli, "apply", &st, now_s() - t0);
+	return EXIT_OK_;
+bad:
+	delta_usage(stderr);
+	return EXIT_USAGE;
+}
+
+int cmd_delta(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		delta_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK_;
+	}
+	if (!strcmp(argv[1], "diff"))
+		return do_diff(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "apply"))
+		return do_apply(cli, argc - 1, argv + 1);
+	fprintf(stderr, "modemfw: delta: unknown action '%s'\n", argv[1]);
+	delta_usage(stderr);
+	return EXIT_USAGE;
+}

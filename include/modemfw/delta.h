@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MODEMFW_DELTA_H
+#define MODEMFW_DELTA_H
+
+/*
+ * Binary delta engine: BSDIFF40 patches (bsdiff 4.3 layout, three bzip2
+ * streams) that every BSDIFF40 applier accepts, made by a suffix-array
+ * matcher that works over the old file in blocks so its memory stays well
+ * below bsdiff's, and applied by a streaming applier whose memory does not
+ * grow with the file size.
+ */
+#include <modemfw/context.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mfw_delta_format {
+	MFW_DELTA_BSDIFF40 = 0, /* default; bsdiff 4.3 / Debian bspatch compatible */
+};
+
+struct mfw_delta_opts {
+	enum mfw_delta_format format;
+	/*
+	 * Bytes of old indexed by one suffix array at a time; 0 = automatic
+	 * (a third of old above 1 MiB, so the index costs about 1.4x old
+	 * instead of 4x). A value >= old size indexes the whole file at once.
+	 */
+	uint64_t block_size;
+	/* Worker threads for matching and compression; 0 = automatic (2). */
+	unsigned threads;
+};
+
+struct mfw_delta_stats {
+	uint64_t old_size;
+	uint64_t new_size;
+	uint64_t patch_size;
+	uint64_t controls;        /* control triples in the patch */
+	uint64_t diff_bytes;      /* bytes taken from old (+ a difference) */
+	uint64_t extra_bytes;     /* bytes taken literally from the patch */
+	/*
+	 * Largest amount of heap the engine itself held at once (buffers,
+	 * suffix arrays, compressor and decompressor states), counted by the
+	 * engine. The process's peak RSS is a little higher (code, libc).
+	 */
+	uint64_t peak_mem;
+};
+
+/*
+ * Make a patch that turns old_path into new_path. The patch is written to
+ * a temporary file next to patch_path and renamed over it when complete.
+ * opts and stats may be NULL. Progress phases: "index", "match", "encode".
+ */
+int mfw_delta_diff(struct mfw_ctx *ctx, const char *old_path, const char *new_path,
+		   const char *patch_path, const struct mfw_delta_opts *opts,
+		   struct mfw_delta_stats *stats);
+
+/* Same on buffers; *patch is malloc()ed and owned by the caller. */
+int mfw_delta_diff_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size,
+		       const uint8_t *new_data, size_t new_size, uint8_t **patch,
+		       size_t *patch_size, const struct mfw_delta_opts *opts,
+		       struct mfw_delta_stats *stats);
+
+struct mfw_delta_apply_opts {
+	/* Refuse patches whose new size is above this; 0 = no limit but int64. */
+	uint64_t max_new_size;
+	/*
+	 * Use bzip2's small-memory decoder (about 2.5 bytes per block byte
+	 * instead of 4, at roughly half the speed). For very small devices.
+	 */
+	bool small_decoder;
+};
+
+/*
+ * Random-access readers and a sequential writer, so the applier can run on
+ * files, partitions or device I/O layers. read() fills exactly len bytes at
+ * off and returns 0, or a negative enum mfw_err (MFW_E_RANGE past the end).
+ * write() takes all len bytes and returns 0 or a negative enum mfw_err.
+ */
+struct mfw_delta_reader {
+	int (*read)(void *user, uint64_t off, void *buf, size_t len);
+	uint64_t size;
+	void *user;
+};
+
+struct mfw_delta_writer {
+	int (*write)(void *user, const void *buf, size_t len);
+	void *user;
+};
+
+/*
+ * Apply a BSDIFF40 patch with bounded memory: old is read by offset, the
+ * three streams are decoded incrementally, the output is written in order.
+ * Memory: three bzip2 decoder states (up to ~3.6 MB each, ~2.3 MB with
+ * small_decoder) plus fixed buffers, whatever the file sizes. Every length
+ * and offset taken from the patch is checked; on a malformed patch the
+ * result is MFW_E_FORMAT or MFW_E_RANGE and the detail says which field.
+ * The writer may have received part of the output by then.
+ */
+int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
+		       const struct mfw_delta_reader *patch, const struct mfw_delta_writer *out,
+		       const struct mfw_delta_apply_opts *opts, struct mfw_delta_stats *stats);
+
+/*
+ * File form: new_path is written as a temporary file next to it, synced
+ * and renamed over new_path only when the whole patch applied cleanly.
+ */
+int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch_path,
+		    const char *new_path, const struct mfw_delta_apply_opts *opts,
+		    struct mfw_delta_stats *stats);
+
+/* Buffer form; *new_data is malloc()ed (never NULL on success, even when empty). */
+int mfw_delta_apply_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size,
+			const uint8_t *patch, size_t patch_size, uint8_t **new_data,
+			size_t *new_size, const struct mfw_delta_apply_opts *opts,
+			struct mfw_delta_stats *stats);
+
+/* Read the 32-byte BSDIFF40 header: 0 and the new size, or MFW_E_FORMAT/MFW_E_RANGE. */
+int mfw_delta_probe(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, uint64_t *new_size);
+
+#endif

@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Streaming BSDIFF40 applier.
+ *
+ * Memory is fixed: the three bzip2 streams are decoded incrementally, each
+ * reading its own region of the patch through its own small buffer, old is
+ * read by offset and the output is produced in order, chunk by chunk. So a
+ * 160 MB image applies in the same few MB as a 1 KB one.
+ *
+ * Every number taken from the patch is checked before use (CVE-2014-9862
+ * was bspatch trusting them): header lengths against the patch size, the
+ * new size against the caller's limit, each control triple against the
+ * bytes left to produce, and every cursor addition against overflow.
+ * Old bytes outside [0, old size) contribute nothing, as in bspatch 4.3.
+ */
+#include "delta/delta.h"
+
+#include "core/core.h"
+
+#include <bzlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define IN_BUF (64 * 1024)
+#define CHUNK (128 * 1024)
+/* report progress about every this many output bytes */
+#define PROGRESS_STEP (4u << 20)
+
+struct bzin {
+	bz_stream s;
+	bool open;
+	bool ended;
+	const char *name;
+	uint64_t off; /* next patch byte to feed */
+	uint64_t end; /* end of this stream's region in the patch */
+	const struct mfw_delta_reader *patch;
+	uint8_t in[IN_BUF];
+};
+
+struct applier {
+	struct mfw_ctx *ctx;
+	struct mfw_delta_mem mem;
+	const struct mfw_delta_reader *old;
+	const struct mfw_delta_writer *out;
+	struct bzin ctrl;
+	struct bzin diff;
+	struct bzin extra;
+	uint8_t dbuf[CHUNK];
+	uint8_t obuf[CHUNK];
+};
+
+int mfw_delta_probe(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, uint64_t *new_size)
+{
+	int64_t x, y, n;
+
+	if (len < MFW_BSDIFF40_HDR || memcmp(hdr, MFW_BSDIFF40_MAGIC, 8))
+		return mfw_fail(ctx, MFW_E_FORMAT, "not a BSDIFF40 patch (bad magic or shorter than 32 bytes)");
+	x = mfw_delta_get_off(hdr + 8);
+	y = mfw_delta_get_off(hdr + 16);
+	n = mfw_delta_get_off(hdr + 24);
+	if (x < 0 || y < 0)
+		return mfw_fail(ctx, MFW_E_RANGE, "patch header: negative stream length (control %lld, diff %lld)",
+				(long long)x, (long long)y);
+	if (n < 0)
+		return mfw_fail(ctx, MFW_E_RANGE, "patch header: negative new size %lld", (long long)n);
+	*new_size = (uint64_t)n;
+	return 0;
+}
+
+static int bzin_open(struct applier *a, struct bzin *z, const char *name, uint64_t off,
+		     uint64_t end, bool small)
+{
+	z->name = name;
+	z->off = off;
+	z->end = end;
+	z->patch = NULL;
+	z->ended = false;
+	memset(&z->s, 0, sizeof(z->s));
+	z->s.bzalloc = mfw_delta_bzalloc;
+	z->s.bzfree = mfw_delta_bzfree;
+	z->s.opaque = &a->mem;
+	if (BZ2_bzDecompressInit(&z->s, 0, small ? 1 : 0) != BZ_OK)
+		return mfw_fail(a->ctx, MFW_E_NOMEM, "cannot set up the bzip2 decoder for the %s stream", name);
+	z->open = true;
+	return 0;
+}
+
+static void bzin_close(struct bzin *z)
+{
+	if (z->open)
+		BZ2_bzDecompressEnd(&z->s);
+	z->open = false;
+}
+
+/*
+ * Decode up to len bytes into buf; *got says how many. Stops early only at
+ * the stream's end marker; a broken or truncated stream is a format error.
+ */
+static int bzin_fill(struct applier *a, struct bzin *z, uint8_t *buf, size_t len, size_t *got)
+{
+	z->s.next_out = (char *)buf;
+	z->s.avail_out = (unsigned)len;
+	while (z->s.avail_out && !z->ended) {
+		unsigned in_before, out_before;
+		int rc;
+
+		if (!z->s.avail_in && z->off < z->end) {
+			size_t n = z->end - z->off < IN_BUF ? (size_t)(z->end - z->off) : IN_BUF;
+			int r = z->patch->read(z->patch->user, z->off, z->in, n);
+			if (r < 0)
+				return mfw_fail_keep(a->ctx, r, "cannot read the patch at byte %llu",
+						     (unsigned long long)z->off);
+			z->off += n;
+			z->s.next_in = (char *)z->in;
+			z->s.avail_in = (unsigned)n;
+		}
+		in_before = z->s.avail_in;
+		out_before = z->s.avail_out;
+		rc = BZ2_bzDecompress(&z->s);
+		if (rc == BZ_STREAM_END) {
+			z->ended = true;
+			break;
+		}
+		if (rc != BZ_OK)
+			return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream is corrupt (bzip2 error %d)", z->name, rc);
+		if (in_before == z->s.avail_in && out_before == z->s.avail_out && z->off >= z->end)
+			return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream is truncated", z->name);
+	}
+	*got = len - z->s.avail_out;
+	return 0;
+}
+
+/* Decode exactly len bytes; a stream that ends first is a format error. */
+static int bzin_read(struct applier *a, struct bzin *z, uint8_t *buf, size_t len)
+{
+	size_t got;
+	int r = bzin_fill(a, z, buf, len, &got);
+	if (r < 0)
+		return r;
+	if (got < len)
+		return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream ends %zu bytes early", z->name, len - got);
+	return 0;
+}
+
+/*
+ * After the last output byte every stream must be at its end marker: the
+ * marker carries the combined CRC, and leftover data means the patch was
+ * not made for this output.
+ */
+static int bzin_finish(struct applier *a, struct bzin *z)
+{
+	uint8_t b;
+	size_t got;
+	int r = bzin_fill(a, z, &b, 1, &got);
+	if (r < 0)
+		return r;
+	if (got)
+		return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream has data after the end of the new file",
+				z->name);
+	return 0;
+}
+
+/* Old bytes [pos, pos+n) into buf, zero where the range falls outside old. */
+static int read_old(struct applier *a, int64_t pos, uint8_t *buf, size_t n)
+{
+	int64_t osz = (int64_t)a->old->size;
+	int64_t lo = pos, hi = pos + (int64_t)n; /* no overflow: checked by the caller */
+
+	if (lo >= osz || hi <= 0) {
+		memset(buf, 0, n);
+		return 0;
+	}
+	if (lo < 0) {
+		memset(buf, 0, (size_t)-lo);
+		buf += -lo;
+		lo = 0;
+	}
+	if (hi > osz) {
+		memset(buf + (osz - lo), 0, (size_t)(hi - osz));
+		hi = osz;
+	}
+	int r = a->old->read(a->old->user, (uint64_t)lo, buf, (size_t)(hi - lo));
+	if (r < 0)
+		return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)lo);
+	return 0;
+}
+
+static int add_overflows(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r);
+}
+
+static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
+{
+	int64_t newpos = 0, oldpos = 0;
+	uint64_t next_progress = PROGRESS_STEP;
+	uint8_t cb[24];
+	int r;
+
+	mfw_progress(a->ctx, "apply", "", 0, (uint64_t)new_size);
+	while (newpos < new_size) {
+		int64_t x, y, z;
+
+		if (mfw_cancelled(a->ctx))
+			return mfw_fail(a->ctx, MFW_E_CANCELLED, "apply cancelled at byte %lld", (long long)newpos);
+		r = bzin_read(a, &a->ctrl, cb, sizeof(cb));
+		if (r < 0)
+			return r;
+		x = mfw_delta_get_off(cb);
+		y = mfw_delta_get_off(cb + 8);
+		z = mfw_delta_get_off(cb + 16);
+		st->controls++;
+		if (x < 0 || y < 0)
+			return mfw_fail(a->ctx, MFW_E_RANGE,
+					"control %llu: negative length (diff %lld, extra %lld)",
+					(unsigned long long)st->controls, (long long)x, (long long)y);
+		if (x > new_size - newpos)
+			return mfw_fail(a->ctx, MFW_E_RANGE,
+					"control %llu: diff length %lld at new byte %lld runs past the new size %lld",
+					(unsigned long long)st->controls, (long long)x, (long long)newpos,
+					(long long)new_size);
+		if (add_overflows(oldpos, x))
+			return mfw_fail(a->ctx, MFW_E_RANGE, "control %llu: old cursor overflows",
+					(unsigned long long)st->controls);
+		for (int64_t left = x; left > 0;) {
+			size_t n = left < CHUNK ? (size_t)left : CHUNK;
+			if ((r = bzin_read(a, &a->diff, a->dbuf, n)) < 0 ||
+			    (r = read_old(a, oldpos, a->obuf, n)) < 0)
+				return r;
+			for (size_t i = 0; i < n; i++)
+				a->dbuf[i] = (uint8_t)(a->dbuf[i] + a->obuf[i]);
+			if ((r = a->out->write(a->out->user, a->dbuf, n)) < 0)
+				return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)newpos);
+			left -= (int64_t)n;
+			oldpos += (int64_t)n;
+			newpos += (int64_t)n;
+		}
+		st->diff_bytes += (uint64_t)x;
+		if (y > new_size - newpos)
+			return mfw_fail(a->ctx, MFW_E_RANGE,
+					"control %llu: extra length %lld at new byte %lld runs past the new size %lld",
+					(unsigned long long)st->controls, (long long)y, (long long)newpos,
+					(long long)new_size);
+		for (int64_t left = y; left > 0;) {
+			size_t n = left < CHUNK ? (size_t)left : CHUNK;
+			if ((r = bzin_read(a, &a->extra, a->dbuf, n)) < 0)
+				return r;
+			if ((r = a->out->write(a->out->user, a->dbuf, n)) < 0)
+				return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)newpos);
+			left -= (int64_t)n;
+			newpos += (int64_t)n;
+		}
+		st->extra_bytes += (uint64_t)y;
+		if (add_overflows(oldpos, z))
+			return mfw_fail(a->ctx, MFW_E_RANGE, "control %llu: old cursor overflows",
+					(unsigned long long)st->controls);
+		oldpos += z;
+		if ((uint64_t)newpos >= next_progress) {
+			mfw_progress(a->ctx, "apply", "", (uint64_t)newpos, (uint64_t)new_size);
+			next_progress = (uint64_t)newpos + PROGRESS_STEP;
+		}
+	}
+	if ((r = bzin_finish(a, &a->ctrl)) < 0 || (r = bzin_finish(a, &a->diff)) < 0 ||
+	    (r = bzin_finish(a, &a->extra)) < 0)
+		return r;
+	mfw_progress(a->ctx, "apply", "", (uint64_t)new_size, (uint64_t)new_size);
+	return 0;
+}
+
+int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
+		       const struct mfw_delta_reader *patch, const struct mfw_delta_writer *out,
+		       const struct mfw_delta_apply_opts *opts, struct mfw_delta_stats *stats)
+{
+	static const struct mfw_delta_apply_opts defaults;
+	struct mfw_delta_stats st = { 0 };
+	struct applier *a;
+	uint8_t hdr[MFW_BSDIFF40_HDR];
+	uint64_t new_size, x, y;
+	int r;
+
+	if (!opts)
+		opts = &defaults;
+	if (!old || !patch || !out || !old->read || !patch->read || !out->write)
+		return mfw_fail(ctx, MFW_E_INVAL, "delta apply: missing reader or writer");
+	if (old->size > INT64_MAX || patch->size > INT64_MAX)
+		return mfw_fail(ctx, MFW_E_RANGE, "delta apply: input larger than 2^63 bytes");
+	if (patch->size < MFW_BSDIFF40_HDR)
+		return mfw_fail(ctx, MFW_E_FORMAT, "patch is %llu bytes, shorter than the 32-byte BSDIFF40 header",
+				(unsigned long long)patch->size);
+	r = patch->read(patch->user, 0, hdr, sizeof(hdr));
+	if (r < 0)
+		return mfw_fail_keep(ctx, r, "cannot read the patch header");
+	r = mfw_delta_probe(ctx, hdr, sizeof(hdr), &new_size);
+	if (r < 0)
+		return r;
+	x = (uint64_t)mfw_delta_get_off(hdr + 8);
+	y = (uint64_t)mfw_delta_get_off(hdr + 16);
+	/* x, y < 2^63 each: the sum cannot wrap a uint64 */
+	if (x + y > patch->size - MFW_BSDIFF40_HDR)
+		return mfw_fail(ctx, MFW_E_RANGE,
+				"patch header: streams (control %llu + diff %llu bytes) run past the patch end (%llu bytes)",
+				(unsigned long long)x, (unsigned long long)y, (unsigned long long)patch->size);
+	if (opts->max_new_size && new_size > opts->max_new_size)
+		return mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu is above the limit %llu",
+				(unsigned long long)new_size, (unsigned long long)opts->max_new_size);
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory for the applier");
+	a->ctx = ctx;
+	a->old = old;
+	a->out = out;
+	mfw_delta_mem_add(&a->mem, sizeof(*a));
+	r = bzin_open(a, &a->ctrl, "control", MFW_BSDIFF40_HDR, MFW_BSDIFF40_HDR + x, opts->small_decoder);
+	if (r < 0)
+		goto free_applier;
+	r = bzin_open(a, &a->diff, "diff", MFW_BSDIFF40_HDR + x, MFW_BSDIFF40_HDR + x + y,
+		      opts->small_decoder);
+	if (r < 0)
+		goto close_streams;
+	r = bzin_open(a, &a->extra, "extra", MFW_BSDIFF40_HDR + x + y, patch->size, opts->small_decoder);
+	if (r < 0)
+		goto close_streams;
+	a->ctrl.patch = a->diff.patch = a->extra.patch = patch;
+
+	st.old_size = old->size;
+	st.new_size = new_size;
+	st.patch_size = patch->size;
+	r = run(a, (int64_t)new_size, &st);
+	st.peak_mem = a->mem.peak;
+close_streams:
+	bzin_close(&a->extra);
+	bzin_close(&a->diff);
+	bzin_close(&a->ctrl);
+free_applier:
+	free(a);
+	if (stats)
+		*stats = st;
+	return r < 0 ? r : 0;
+}
+
+/* ---- buffer form ---- */
+
+struct mem_reader {
+	const uint8_t *p;
+	uint64_t n;
+};
+
+static int mem_read(void *user, uint64_t off, void *buf, size_t len)
+{
+	struct mem_reader *m = user;
+	if (off > m->n || len > m->n - off)
+		return MFW_E_RANGE;
+	memcpy(buf, m->p + off, len);
+	return 0;
+}
+
+struct mem_writer {
+	uint8_t *p;
+	size_t n;
+	size_t cap;
+};
+
+static int mem_write(void *user, const void *buf, size_t len)
+{
+	struct mem_writer *w = user;
+	/* the applier never writes past the header's new size, which sized cap */
+	if (len > w->cap - w->n)
+		return MFW_E_RANGE;
+	memcpy(w->p + w->n, buf, len);
+	w->n += len;
+	return 0;
+}
+
+int mfw_delta_apply_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size,
+			const uint8_t *patch, size_t patch_size, uint8_t **new_data,
+			size_t *new_size, const struct mfw_delta_apply_opts *opts,
+			struct mfw_delta_stats *stats)
+{
+	struct mem_reader ro = { old, old_size }, rp = { patch, patch_size };
+	struct mfw_delta_reader rold = { mem_read, old_size, &ro };
+	struct mfw_delta_reader rpatch = { mem_read, patch_size, &rp };
+	struct mem_writer w = { 0 };
+	struct mfw_delta_writer wr = { mem_write, &w };
+	uint64_t nsz;
+	int r;
+
+	*new_data = NULL;
+	*new_size = 0;
+	r = mfw_delta_probe(ctx, patch, patch_size, &nsz);
+	if (r < 0)
+		return r;
+	if (opts && opts->max_new_size && nsz > opts->max_new_size)
+		return mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu is above the limit %llu",
+				(unsigned long long)nsz, (unsigned long long)opts->max_new_size);
+	if (nsz > SIZE_MAX - 1)
+		return mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu does not fit in memory",
+				(unsigned long long)nsz);
+	w.cap = (size_t)nsz;
+	w.p = malloc(w.cap ? w.cap : 1);
+	if (!w.p)
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory for a %llu-byte output",
+				(unsigned long long)nsz);
+	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, opts, stats);
+	if (r < 0) {
+		free(w.p);
+		return r;
+	}
+	*new_data = w.p;
+	*new_size = w.n;
+	return 0;
+}
+
+/* ---- file form ---- */
+
+struct fd_io {
+	int fd;
+};
+
+static int fd_read(void *user, uint64_t off, void *buf, size_t len)
+{
+	struct fd_io *f = user;
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(f->fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return MFW_E_IO;
+		if (n == 0)
+			return MFW_E_RANGE;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fd_write(void *user, const void *buf, size_t len)
+{
+	struct fd_io *f = user;
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = write(f->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int open_input(struct mfw_ctx *ctx, const char *path, const char *what, int *fd, uint64_t *size)
+{
+	struct stat st;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return mfw_fail(ctx, errno == ENOENT ? MFW_E_NOENT : MFW_E_IO, "cannot open %s '%s': %s",
+				what, path, strerror(errno));
+	if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return mfw_fail(ctx, MFW_E_IO, "%s '%s' is not a regular file", what, path);
+	}
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch_path,
+		    const char *new_path, const struct mfw_delta_apply_opts *opts,
+		    struct mfw_delta_stats *stats)
+{
+	struct fd_io fo, fp, fn;
+	struct mfw_delta_reader rold = { fd_read, 0, &fo }, rpatch = { fd_read, 0, &fp };
+	struct mfw_delta_writer wr = { fd_write, &fn };
+	char tmp[PATH_MAX];
+	int r;
+
+	r = open_input(ctx, old_path, "old file", &fo.fd, &rold.size);
+	if (r < 0)
+		return r;
+	r = open_input(ctx, patch_path, "patch", &fp.fd, &rpatch.size);
+	if (r < 0)
+		goto close_old;
+	if (snprintf(tmp, sizeof(tmp), "%s.part-%ld", new_path, (long)getpid()) >= (int)sizeof(tmp)) {
+		r = mfw_fail(ctx, MFW_E_INVAL, "output path too long");
+		goto close_patch;
+	}
+	fn.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fn.fd < 0) {
+		r = mfw_fail(ctx, MFW_E_IO, "cannot create '%s': %s", tmp, strerror(errno));
+		goto close_patch;
+	}
+	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, opts, stats);
+	if (r < 0)
+		goto remove_tmp;
+	if (fsync(fn.fd) < 0) {
+		r = mfw_fail(ctx, MFW_E_IO, "cannot sync '%s': %s", tmp, strerror(errno));
+		goto remove_tmp;
+	}
+	if (close(fn.fd) < 0) {
+		fn.fd = -1;
+		r = mfw_fail(ctx, MFW_E_IO, "cannot close '%s': %s", tmp, strerror(errno));
+		goto remove_tmp;
+	}
+	fn.fd = -1;
+	if (rename(tmp, new_path) < 0) {
+		r = mfw_fail(ctx, MFW_E_IO, "cannot rename '%s' to '%s': %s", tmp, new_path, strerror(errno));
+		goto remove_tmp;
+	}
+	goto close_patch;
+remove_tmp:
+	if (fn.fd >= 0)
+		close(fn.fd);
+	unlink(tmp);
+close_patch:
+	close(fp.fd);
+close_old:
+	close(fo.fd);
+	return r;
+}

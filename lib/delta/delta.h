@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef MFW_LIB_DELTA_H
+#define MFW_LIB_DELTA_H
+
+/* Internals shared by the delta engine's files. */
+#include <modemfw/delta.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MFW_BSDIFF40_MAGIC "BSDIFF40"
+#define MFW_BSDIFF40_HDR 32
+
+/*
+ * BSDIFF40 integers are 8 bytes little-endian sign-magnitude: bit 63 is the
+ * sign, the low 63 bits the magnitude (not two's complement). "Negative
+ * zero" decodes to 0, as bspatch does.
+ */
+static inline int64_t mfw_delta_get_off(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	int64_t mag = (int64_t)(v & INT64_MAX);
+	return (v >> 63) ? -mag : mag;
+}
+
+static inline void mfw_delta_put_off(uint8_t *p, int64_t x)
+{
+	/* INT64_MIN has no sign-magnitude form; callers never produce it. */
+	uint64_t v = x < 0 ? ((uint64_t)(-x) | (1ull << 63)) : (uint64_t)x;
+	for (int i = 0; i < 8; i++) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* One control triple: add x diff bytes, copy y extra bytes, seek old by z. */
+struct mfw_delta_ctrl {
+	int64_t x;
+	int64_t y;
+	int64_t z;
+};
+
+struct mfw_delta_ctrlv {
+	struct mfw_delta_ctrl *v;
+	size_t n;
+	size_t cap;
+};
+
+/*
+ * Heap accounting for the stats: every large buffer and every bzip2 state
+ * goes through these counters, from several threads.
+ */
+struct mfw_delta_mem {
+	uint64_t cur;
+	uint64_t peak;
+};
+
+void mfw_delta_mem_add(struct mfw_delta_mem *m, uint64_t n);
+void mfw_delta_mem_sub(struct mfw_delta_mem *m, uint64_t n);
+void *mfw_delta_malloc(struct mfw_delta_mem *m, size_t n);
+void mfw_delta_free(struct mfw_delta_mem *m, void *p, size_t n);
+/* bzalloc/bzfree for libbz2 that count into the mfw_delta_mem passed as opaque. */
+void *mfw_delta_bzalloc(void *opaque, int items, int size);
+void mfw_delta_bzfree(void *opaque, void *p);
+
+/*
+ * Matcher, in two passes so old never has to sit in memory next to a
+ * suffix array over all of it:
+ *  find:   over one block of old at a time, a suffix array finds exact
+ *          matches for new (candidates); only new, the block and its
+ *          index are in memory; covered (one bit per byte of new) marks
+ *          what earlier blocks matched, so later blocks skip it;
+ *  select: with old and new in memory, a bsdiff-style scan over the
+ *          candidates picks the approximate alignments and the control
+ *          triples.
+ */
+struct mfw_delta_cand {
+	int64_t np;  /* position in new */
+	int64_t op;  /* position in old */
+	int64_t len; /* exact match length */
+};
+
+struct mfw_delta_candv {
+	struct mfw_delta_cand *v;
+	size_t n;
+	size_t cap;
+};
+
+int mfw_delta_find(struct mfw_ctx *ctx, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
+		   const uint8_t *new_data, int64_t new_size, uint8_t *covered, unsigned threads,
+		   struct mfw_delta_mem *mem, struct mfw_delta_candv *out);
+/* Sort candidates from several blocks into new order. */
+void mfw_delta_cands_sort(struct mfw_delta_candv *c);
+int mfw_delta_select(struct mfw_ctx *ctx, const uint8_t *old, int64_t old_size,
+		     const uint8_t *new_data, int64_t new_size, const struct mfw_delta_candv *cands,
+		     struct mfw_delta_mem *mem, struct mfw_delta_ctrlv *out);
+
+/*
+ * A byte source for the writer: either a buffer or a file read by offset,
+ * so old and new need not stay in memory while the streams are encoded.
+ */
+struct mfw_delta_src {
+	const uint8_t *p;
+	int fd;
+	int64_t size;
+};
+
+/* Writer: encode the three bzip2 streams and the header into a malloc()ed patch. */
+int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
+			     const struct mfw_delta_src *new_data,
+			     const struct mfw_delta_ctrlv *ctrl, unsigned threads,
+			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size);
+
+#endif

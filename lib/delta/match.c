@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Match finding and selection for BSDIFF40 patches.
+ *
+ * bsdiff 4.3 sorts all suffixes of old (8 bytes per byte of old for its
+ * index alone) and then binary-searches the whole index at almost every
+ * byte of new. We instead:
+ *
+ *  1. index one block of old at a time with libdivsufsort (4 bytes per
+ *     indexed byte), narrow each search with a table of two-byte prefixes,
+ *     and parse new greedily against the block, keeping exact matches of
+ *     at least MIN_MATCH bytes as candidates. Two threads share the index,
+ *     each parsing its own half of new;
+ *  2. run bsdiff's approximate-alignment scan over the merged candidates:
+ *     stay on the current alignment while it keeps matching about as well
+ *     as the best exact match, switch when a candidate beats it by more
+ *     than 8 bytes, then split the gap between two alignments into a
+ *     forward extension, literal bytes and a backward extension.
+ *
+ * The selection pass is linear in the size of new and needs no index.
+ */
+#include "delta/delta.h"
+
+#include "core/core.h"
+
+#include <divsufsort.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Shortest exact match worth remembering: the scan needs > 8 to switch. */
+#define MIN_MATCH 12
+#define PROGRESS_STEP (8 << 20)
+/*
+ * Switch to a new alignment when its exact match beats the current one's
+ * matching bytes by more than this (bsdiff's value; 4 and 16 were tried:
+ * each helps one corpus file and hurts another by about 1 %).
+ */
+#define SWITCH_MARGIN 8
+
+static int cand_push(struct mfw_delta_candv *c, struct mfw_delta_mem *mem, int64_t np, int64_t op,
+		     int64_t len)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 4096;
+		struct mfw_delta_cand *v = realloc(c->v, ncap * sizeof(*v));
+		if (!v)
+			return MFW_E_NOMEM;
+		mfw_delta_mem_add(mem, (ncap - c->cap) * sizeof(*v));
+		c->v = v;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = (struct mfw_delta_cand){ np, op, len };
+	return 0;
+}
+
+struct index {
+	const uint8_t *blk;
+	int64_t len;
+	const int32_t *sa;
+	const int32_t *bucket; /* 65537 entries: SA range of each 2-byte prefix */
+	const uint64_t *filter; /* bit per hash of every MIN_MATCH-byte string of the block */
+	unsigned filter_bits;
+};
+
+/*
+ * Hash of the MIN_MATCH (12) bytes at p. The filter answers "does the
+ * block contain these 12 bytes anywhere?" with no false negatives and
+ * about 1 false positive in 5, for a fraction of a suffix-array search:
+ * most of new that a block cannot match is rejected here.
+ */
+static inline uint64_t hash12(const uint8_t *p, unsigned bits)
+{
+	uint64_t a, b;
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 4, 8);
+	a = a * 0x9E3779B97F4A7C15ull ^ (b >> 32) * 0xC2B2AE3D27D4EB4Full;
+	return a >> (64 - bits);
+}
+
+static inline bool filter_has(const struct index *ix, const uint8_t *p)
+{
+	uint64_t h = hash12(p, ix->filter_bits);
+	return ix->filter[h >> 6] >> (h & 63) & 1;
+}
+
+/*
+ * Longest match of needle[0..nlen) among the block's suffixes. Classic
+ * binary search that remembers how much of the needle is already known to
+ * match at each bound, so most probes compare only a few bytes.
+ */
+static int64_t search(const struct index *ix, const uint8_t *needle, int64_t nlen, int64_t *pos)
+{
+	const uint8_t *b = ix->blk;
+	int64_t lo, hi, l, r, llcp, rlcp, best = 0;
+	unsigned key;
+
+	if (nlen < 2)
+		return 0;
+	key = (unsigned)needle[0] << 8 | needle[1];
+	lo = ix->bucket[key];
+	hi = ix->bucket[key + 1];
+	if (lo >= hi)
+		return 0;
+	/* l, r are exclusive bounds; every suffix in [lo, hi) shares 2 bytes (bar one short one) */
+	l = lo - 1;
+	r = hi;
+	llcp = rlcp = 0;
+	while (r - l > 1) {
+		int64_t m = l + (r - l) / 2;
+		int64_t s = ix->sa[m];
+		int64_t k = llcp < rlcp ? llcp : rlcp;
+		int64_t lim = ix->len - s < nlen ? ix->len - s : nlen;
+		while (k < lim && b[s + k] == needle[k])
+			k++;
+		if (k == nlen || (k < lim && b[s + k] > needle[k])) {
+			r = m;
+			rlcp = k;
+		} else {
+			l = m;
+			llcp = k;
+		}
+	}
+	if (l >= lo && llcp > best) {
+		best = llcp;
+		*pos = ix->sa[l];
+	}
+	if (r < hi && rlcp > best) {
+		best = rlcp;
+		*pos = ix->sa[r];
+	}
+	return best;
+}
+
+struct find_job {
+	const struct index *ix;
+	const uint8_t *new_data;
+	int64_t new_size;
+	int64_t from, to; /* parse new[from, to); matches may run past 'to' */
+	int64_t blk_off;
+	uint8_t *covered; /* bit per byte of new: already matched by an earlier block */
+	struct mfw_delta_mem *mem;
+	struct mfw_delta_candv out;
+	int err;
+	struct mfw_ctx *ctx; /* for cancel polling only: never written from a worker */
+};
+
+static inline bool is_covered(const uint8_t *bm, int64_t p)
+{
+	return bm[p >> 3] >> (p & 7) & 1;
+}
+
+/* Mark [a, b) inside [from, to): ranges are byte-aligned per thread, so no two threads share a byte. */
+static void cover(struct find_job *j, int64_t a, int64_t b)
+{
+	if (a < j->from)
+		a = j->from;
+	if (b > j->to)
+		b = j->to;
+	for (; a < b && (a & 7); a++)
+		j->covered[a >> 3] |= (uint8_t)(1u << (a & 7));
+	for (; a + 8 <= b; a += 8)
+		j->covered[a >> 3] = 0xff;
+	for (; a < b; a++)
+		j->covered[a >> 3] |= (uint8_t)(1u << (a & 7));
+}
+
+static void *find_range(void *arg)
+{
+	struct find_job *j = arg;
+	const uint8_t *nw = j->new_data, *b = j->ix->blk;
+	int64_t p = j->from, floor = j->from, next_poll = j->from + (1 << 20);
+
+	while (p < j->to) {
+		int64_t pos = 0, len;
+
+		if (p >= next_poll) {
+			if (mfw_cancelled(j->ctx)) {
+				j->err = MFW_E_CANCELLED;
+				return NULL;
+			}
+			next_poll = p + (1 << 20);
+		}
+		if (is_covered(j->covered, p)) {
+			/* an earlier block matched here: skip the whole covered run */
+			while (p < j->to && is_covered(j->covered, p))
+				p++;
+			floor = p;
+			continue;
+		}
+		if (p + MIN_MATCH > j->new_size || !filter_has(j->ix, nw + p))
+			len = 0;
+		else
+			len = search(j->ix, nw + p, j->new_size - p, &pos);
+		if (len < MIN_MATCH) {
+			/*
+			 * Probing every byte matters: skipping probes (every 4th byte
+			 * after a run of misses) cost 6 % of patch size on a kernel
+			 * image, and the filter makes a miss cheap.
+			 */
+			p++;
+			continue;
+		}
+		/* extend backwards: the match may start before p (not before what is already taken) */
+		int64_t back = 0;
+		while (p - back > floor && pos - back > 0 && b[pos - back - 1] == nw[p - back - 1])
+			back++;
+		if (cand_push(&j->out, j->mem, p - back, j->blk_off + pos - back, len + back) < 0) {
+			j->err = MFW_E_NOMEM;
+			return NULL;
+		}
+		cover(j, p - back, p + len);
+		p += len;
+		floor = p;
+	}
+	return NULL;
+}
+
+int mfw_delta_find(struct mfw_ctx *ctx, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
+		   const uint8_t *new_data, int64_t new_size, uint8_t *covered, unsigned threads,
+		   struct mfw_delta_mem *mem, struct mfw_delta_candv *out)
+{
+	struct find_job jobs[8];
+	pthread_t tid[8];
+	bool started[8] = { false };
+	struct index ix = { blk, blk_len, NULL, NULL };
+	int32_t *sa = NULL, *bucket = NULL;
+	uint64_t *filter = NULL;
+	size_t sa_bytes = (size_t)(blk_len ? blk_len : 1) * sizeof(int32_t), filter_bytes = 0;
+	unsigned fbits = 16;
+	int r = 0;
+
+	if (blk_len > INT32_MAX)
+		return mfw_fail(ctx, MFW_E_RANGE, "index block of %lld bytes is above 2 GiB", (long long)blk_len);
+	if (blk_len < 2 || new_size < MIN_MATCH)
+		return 0;
+	if (threads < 1)
+		threads = 1;
+	if (threads > 8)
+		threads = 8;
+	if ((int64_t)threads > new_size / (1 << 16))
+		threads = 1;
+
+	sa = mfw_delta_malloc(mem, sa_bytes);
+	bucket = mfw_delta_malloc(mem, 65537 * sizeof(int32_t));
+	if (!sa || !bucket) {
+		r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory for a %lld-byte suffix array",
+			     (long long)sa_bytes);
+		goto free_index;
+	}
+	/* about 4 bits per indexed string: ~22 % false positives */
+	while (fbits < 40 && ((uint64_t)1 << fbits) < (uint64_t)blk_len * 4)
+		fbits++;
+	filter_bytes = ((size_t)1 << fbits) / 8;
+	filter = mfw_delta_malloc(mem, filter_bytes);
+	if (!filter) {
+		r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory for a %zu-byte match filter", filter_bytes);
+		goto free_index;
+	}
+	memset(filter, 0, filter_bytes);
+	for (int64_t i = 0; i + MIN_MATCH <= blk_len; i++) {
+		uint64_t h = hash12(blk + i, fbits);
+		filter[h >> 6] |= 1ull << (h & 63);
+	}
+	ix.filter = filter;
+	ix.filter_bits = fbits;
+	if (divsufsort(blk, sa, (int32_t)blk_len) != 0) {
+		r = mfw_fail(ctx, MFW_E_NOMEM, "suffix sorting of a %lld-byte block failed", (long long)blk_len);
+		goto free_index;
+	}
+	/*
+	 * bucket[k] = first SA index whose suffix starts with a 2-byte key >= k.
+	 * The single 1-byte suffix counts as key (c << 8): it sorts before
+	 * every (c, x) suffix, so the keys stay in order.
+	 */
+	{
+		unsigned k = 0;
+		for (int64_t i = 0; i < blk_len; i++) {
+			int64_t s = sa[i];
+			unsigned key = s + 1 < blk_len ? (unsigned)blk[s] << 8 | blk[s + 1] : (unsigned)blk[s] << 8;
+			while (k <= key)
+				bucket[k++] = (int32_t)i;
+		}
+		while (k <= 65536)
+			bucket[k++] = (int32_t)blk_len;
+	}
+	ix.sa = sa;
+	ix.bucket = bucket;
+
+	memset(jobs, 0, sizeof(jobs));
+	for (unsigned t = 0; t < threads; t++) {
+		jobs[t].ix = &ix;
+		jobs[t].new_data = new_data;
+		jobs[t].new_size = new_size;
+		/* multiples of 8, so threads never share a byte of the coverage map */
+		jobs[t].from = (new_size * t / threads) & ~(int64_t)7;
+		jobs[t].to = t + 1 == threads ? new_size : (new_size * (t + 1) / threads) & ~(int64_t)7;
+		jobs[t].covered = covered;
+		jobs[t].blk_off = blk_off;
+		jobs[t].mem = mem;
+		jobs[t].ctx = ctx;
+	}
+	for (unsigned t = 1; t < threads; t++)
+		started[t] = pthread_create(&tid[t], NULL, find_range, &jobs[t]) == 0;
+	find_range(&jobs[0]);
+	for (unsigned t = 1; t < threads; t++) {
+		if (started[t])
+			pthread_join(tid[t], NULL);
+		else
+			find_range(&jobs[t]);
+	}
+	for (unsigned t = 0; t < threads && r == 0; t++) {
+		if (jobs[t].err) {
+			r = jobs[t].err == MFW_E_CANCELLED ? mfw_fail(ctx, MFW_E_CANCELLED, "diff cancelled")
+							   : mfw_fail(ctx, jobs[t].err, "out of memory for match candidates");
+			break;
+		}
+		for (size_t i = 0; i < jobs[t].out.n && r == 0; i++) {
+			const struct mfw_delta_cand *c = &jobs[t].out.v[i];
+			if (cand_push(out, mem, c->np, c->op, c->len) < 0)
+				r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory for match candidates");
+		}
+	}
+	for (unsigned t = 0; t < threads; t++)
+		mfw_delta_free(mem, jobs[t].out.v, jobs[t].out.cap * sizeof(struct mfw_delta_cand));
+free_index:
+	mfw_delta_free(mem, filter, filter_bytes);
+	mfw_delta_free(mem, bucket, 65537 * sizeof(int32_t));
+	mfw_delta_free(mem, sa, sa_bytes);
+	return r;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct mfw_delta_cand *x = a, *y = b;
+	if (x->np != y->np)
+		return x->np < y->np ? -1 : 1;
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return (x->op > y->op) - (x->op < y->op);
+}
+
+void mfw_delta_cands_sort(struct mfw_delta_candv *c)
+{
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(*c->v), cand_cmp);
+}
+
+static int ctrl_push(struct mfw_delta_ctrlv *c, struct mfw_delta_mem *mem, int64_t x, int64_t y, int64_t z)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 1024;
+		struct mfw_delta_ctrl *v = realloc(c->v, ncap * sizeof(*v));
+		if (!v)
+			return MFW_E_NOMEM;
+		mfw_delta_mem_add(mem, (ncap - c->cap) * sizeof(*v));
+		c->v = v;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = (struct mfw_delta_ctrl){ x, y, z };
+	return 0;
+}
+
+/*
+ * Candidates covering a position of new, as the scan moves forward: the
+ * longest remaining one stands in for bsdiff's "longest match here".
+ */
+#define ACTIVE_MAX 32
+struct oracle {
+	const struct mfw_delta_candv *c;
+	size_t next;
+	const struct mfw_delta_cand *act[ACTIVE_MAX];
+	int nact;
+};
+
+static int64_t oracle_at(struct oracle *o, int64_t scan, int64_t *pos)
+{
+	const struct mfw_delta_cand *best = NULL;
+	int n = 0;
+
+	while (o->next < o->c->n && o->c->v[o->next].np <= scan) {
+		const struct mfw_delta_cand *c = &o->c->v[o->next++];
+		if (c->np + c->len <= scan)
+			continue;
+		if (o->nact < ACTIVE_MAX) {
+			o->act[o->nact++] = c;
+		} else {
+			/* full: replace the one ending first */
+			int w = 0;
+			for (int i = 1; i < o->nact; i++)
+				if (o->act[i]->np + o->act[i]->len < o->act[w]->np + o->act[w]->len)
+					w = i;
+			if (o->act[w]->np + o->act[w]->len < c->np + c->len)
+				o->act[w] = c;
+		}
+	}
+	for (int i = 0; i < o->nact; i++) {
+		const struct mfw_delta_cand *c = o->act[i];
+		if (c->np + c->len <= scan)
+			continue;
+		o->act[n++] = c;
+		if (!best || c->np + c->len > best->np + best->len)
+			best = c;
+	}
+	o->nact = n;
+	if (!best)
+		return 0;
+	*pos = best->op + (scan - best->np);
+	return best->np + best->len - scan;
+}
+
+int mfw_delta_select(struct mfw_ctx *ctx, const uint8_t *old, int64_t old_size,
+		     const uint8_t *nw, int64_t new_size, const struct mfw_delta_candv *cands,
+		     struct mfw_delta_mem *mem, struct mfw_delta_ctrlv *out)
+{
+	struct oracle orc = { cands, 0, { 0 }, 0 };
+	int64_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0, lastoffset = 0;
+	int64_t next_progress = PROGRESS_STEP;
+
+	while (scan < new_size) {
+		int64_t oldscore = 0, scsc;
+
+		if (scan >= next_progress) {
+			if (mfw_cancelled(ctx))
+				return mfw_fail(ctx, MFW_E_CANCELLED, "diff cancelled");
+			mfw_progress(ctx, "match", "", (uint64_t)scan, (uint64_t)new_size);
+			next_progress = scan + PROGRESS_STEP;
+		}
+		for (scsc = scan += len; scan < new_size; scan++) {
+			len = oracle_at(&orc, scan, &pos);
+			for (; scsc < scan + len; scsc++) {
+				int64_t o = scsc + lastoffset;
+				if (o >= 0 && o < old_size && old[o] == nw[scsc])
+					oldscore++;
+			}
+			if ((len == oldscore && len != 0) || len > oldscore + SWITCH_MARGIN)
+				break;
+			int64_t o = scan + lastoffset;
+			if (o >= 0 && o < old_size && old[o] == nw[scan])
+				oldscore--;
+		}
+		if (len == oldscore && scan != new_size)
+			continue;
+
+		/* forward extension of the previous alignment: keep > 50 % matching */
+		int64_t lenf = 0, lenb = 0;
+		{
+			int64_t s = 0, best = 0;
+			for (int64_t i = 0; lastscan + i < scan && lastpos + i < old_size;) {
+				if (old[lastpos + i] == nw[lastscan + i])
+					s++;
+				i++;
+				if (s * 2 - i > best * 2 - lenf) {
+					best = s;
+					lenf = i;
+				}
+			}
+		}
+		/* backward extension of the new alignment */
+		if (scan < new_size) {
+			int64_t s = 0, best = 0;
+			for (int64_t i = 1; scan >= lastscan + i && pos >= i; i++) {
+				if (old[pos - i] == nw[scan - i])
+					s++;
+				if (s * 2 - i > best * 2 - lenb) {
+					best = s;
+					lenb = i;
+				}
+			}
+		}
+		/* both extensions claim the same bytes: cut where the split matches best */
+		if (lastscan + lenf > scan - lenb) {
+			int64_t overlap = (lastscan + lenf) - (scan - lenb);
+			int64_t s = 0, best = 0, lens = 0;
+			for (int64_t i = 0; i < overlap; i++) {
+				if (nw[lastscan + lenf - overlap + i] == old[lastpos + lenf - overlap + i])
+					s++;
+				if (nw[scan - lenb + i] == old[pos - lenb + i])
+					s--;
+				if (s > best) {
+					best = s;
+					lens = i + 1;
+				}
+			}
+			lenf += lens - overlap;
+			lenb -= lens;
+		}
+		int64_t y = (scan - lenb) - (lastscan + lenf);
+		int64_t z = scan < new_size ? (pos - lenb) - (lastpos + lenf) : 0;
+		if (ctrl_push(out, mem, lenf, y, z) < 0)
+			return mfw_fail(ctx, MFW_E_NOMEM, "out of memory for control triples");
+		lastscan = scan - lenb;
+		lastpos = pos - lenb;
+		lastoffset = pos - scan;
+	}
+	mfw_progress(ctx, "match", "", (uint64_t)new_size, (uint64_t)new_size);
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Heap accounting for the delta engine's stats. Counters are atomic because
+ * compressor threads allocate while the matcher holds its buffers.
+ */
+#include "delta/delta.h"
+
+#include <stdlib.h>
+
+void mfw_delta_mem_add(struct mfw_delta_mem *m, uint64_t n)
+{
+	uint64_t cur = __atomic_add_fetch(&m->cur, n, __ATOMIC_RELAXED);
+	uint64_t peak = __atomic_load_n(&m->peak, __ATOMIC_RELAXED);
+	while (cur > peak &&
+	       !__atomic_compare_exchange_n(&m->peak, &peak, cur, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void mfw_delta_mem_sub(struct mfw_delta_mem *m, uint64_t n)
+{
+	__atomic_sub_fetch(&m->cur, n, __ATOMIC_RELAXED);
+}
+
+void *mfw_delta_malloc(struct mfw_delta_mem *m, size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p)
+		mfw_delta_mem_add(m, n);
+	return p;
+}
+
+void mfw_delta_free(struct mfw_delta_mem *m, void *p, size_t n)
+{
+	if (!p)
+		return;
+	free(p);
+	mfw_delta_mem_sub(m, n);
+}
+
+/* libbz2 frees without a size: keep it in a header in front of the block. */
+#define BZ_HDR 16
+
+void *mfw_delta_bzalloc(void *opaque, int items, int size)
+{
+	size_t n;
+	uint8_t *p;
+
+	if (items < 0 || size < 0 || __builtin_mul_overflow((size_t)items, (size_t)size, &n) ||
+	    n > SIZE_MAX - BZ_HDR)
+		return NULL;
+	p = malloc(n + BZ_HDR);
+	if (!p)
+		return NULL;
+	*(size_t *)p = n;
+	mfw_delta_mem_add(opaque, n + BZ_HDR);
+	return p + BZ_HDR;
+}
+
+void mfw_delta_bzfree(void *opaque, void *ptr)
+{
+	uint8_t *p;
+
+	if (!ptr)
+		return;
+	p = (uint8_t *)ptr - BZ_HDR;
+	mfw_delta_mem_sub(opaque, *(size_t *)p + BZ_HDR);
+	free(p);
+}
