@@ -134,6 +134,8 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 int emu_link_read_full(struct emu_link *l, void *buf, size_t len, mfw_deadline_t deadline);
 int emu_link_write(struct emu_link *l, const void *buf, size_t len);
 bool emu_stopping(const struct mfw_emu *emu);
+/* Stopped by its owner, or (when served by the tool) cancelled by a signal. */
+bool emu_link_stopping(const struct emu_link *l);
 
 /* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
 int emu_pbl_run(struct emu_link *l, enum emu_end *end);

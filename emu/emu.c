@@ -43,7 +43,7 @@ bool emu_stopping(const struct mfw_emu *emu)
 	return atomic_load(&emu->stop);
 }
 
-static bool link_stopping(const struct emu_link *l)
+bool emu_link_stopping(const struct emu_link *l)
 {
 	return emu_stopping(l->emu) || (l->cancel_ctx && mfw_cancelled(l->cancel_ctx));
 }
@@ -54,7 +54,7 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 		mfw_deadline_t slice = mfw_deadline_min(deadline, mfw_deadline_in(EMU_POLL_MS));
 		int r;
 
-		if (link_stopping(l))
+		if (emu_link_stopping(l))
 			return MFW_E_CANCELLED;
 		r = mfw_transport_read(l->t, buf, cap, slice);
 		if (r != MFW_E_TIMEOUT)
@@ -88,7 +88,7 @@ int emu_link_write(struct emu_link *l, const void *buf, size_t len)
 		size_t w = 0;
 		int r;
 
-		if (link_stopping(l))
+		if (emu_link_stopping(l))
 			return MFW_E_CANCELLED;
 		r = mfw_transport_write(l->t, p, len, slice, &w);
 		p += w;

@@ -406,7 +406,7 @@ static int quirk_delay(struct prog *p)
 		int left = mfw_deadline_left(until);
 		struct timespec ts;
 
-		if (emu_stopping(p->emu))
+		if (emu_link_stopping(p->l))
 			return MFW_E_CANCELLED;
 		if (left > 50)
 			left = 50;
