@@ -1054,6 +1054,56 @@ static void test_nand_sparse_erased(void **state)
 	fx_free(f);
 }
 
+/* label without last_sector: the MIBIB says where the partition is, bad blocks inside are skipped */
+static void test_nand_label_from_mibib(void **state)
+{
+	static const uint32_t bad[] = { 342 };
+	struct fixture *f = fx_new();
+	struct mfw_emu_config cfg;
+	size_t blk = 256 * KIB;
+	uint8_t *data = pattern(2 * blk, 21), *back = malloc(2 * blk);
+	(void)state;
+
+	mfw_emu_config_defaults(&cfg, MFW_EMU_NAND);
+	cfg.image_path = f->image;
+	cfg.sparse_erased = true;
+	cfg.bad_blocks = bad;
+	cfg.n_bad_blocks = 1;
+	fx_open(f, &cfg);
+	fx_attach(f);
+	load_programmer(f);
+	configure(f, "nand");
+	/* modem = blocks 341..628 */
+	assert_int_equal(fh_cmd(f, "<erase " NAND_ATTRS " label=\"modem\" start_sector=\"21824\" num_partition_sectors=\"18432\"/>"), 1);
+	assert_int_equal(fh_program(f, data, 2 * blk, NAND_ATTRS " label=\"modem\" start_sector=\"21824\" num_partition_sectors=\"128\""), 1);
+	img_read(f, 341ull * blk, back, blk);
+	assert_memory_equal(back, data, blk);
+	img_read(f, 343ull * blk, back, blk);
+	assert_memory_equal(back, data + blk, blk);
+	/* a start inside the partition counts good pages from the partition start */
+	assert_int_equal(fh_readback(f, back, blk, NAND_ATTRS " label=\"modem\" start_sector=\"21888\" num_partition_sectors=\"64\""), 1);
+	assert_memory_equal(back, data + blk, blk);
+	/* without partition information a read is linear: block 342 is the bad one */
+	assert_int_equal(fh_readback(f, back, blk, NAND_ATTRS " start_sector=\"21888\" num_partition_sectors=\"64\""), 1);
+	assert_true(all_bytes(back, blk, 0x00));
+	/* and a write over it has no room to skip */
+	assert_int_equal(fh_program(f, data, blk, NAND_ATTRS " start_sector=\"21888\" num_partition_sectors=\"64\""), -1);
+	assert_non_null(strstr(f->logs, "out of good blocks"));
+	/* digests follow the same mapping */
+	assert_int_equal(fh_cmd(f, "<getsha256digest " NAND_ATTRS " label=\"modem\" start_sector=\"21824\" num_partition_sectors=\"128\"/>"), 1);
+	{
+		uint8_t md[32];
+		char hex[65];
+		SHA256(data, 2 * blk, md);
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02X", md[i]);
+		assert_non_null(strstr(f->logs, hex));
+	}
+	free(data);
+	free(back);
+	fx_free(f);
+}
+
 /* --------------------------------------------------------------- factory */
 
 static void test_factory_nand(void **state)
@@ -1155,6 +1205,7 @@ int main(void)
 		cmocka_unit_test(test_power_reset),
 		cmocka_unit_test(test_quirks),
 		cmocka_unit_test(test_nand_sparse_erased),
+		cmocka_unit_test(test_nand_label_from_mibib),
 		cmocka_unit_test(test_factory_nand),
 		cmocka_unit_test(test_factory_emmc),
 	};
