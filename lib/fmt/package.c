@@ -1081,9 +1081,9 @@ static int hash_one(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const char *rel,
 			goto free_hash;
 		*done += n;
 		if (fn)
-			fn(user, "verify", rel, *done, total);
+			fn(user, "md5", "package", *done, total);
 		else
-			mfw_progress(ctx, "verify", rel, *done, total);
+			mfw_progress(ctx, "md5", "package", *done, total);
 	}
 	r = mfw_hash_final(&h, got, sizeof(got));
 	if (r < 0)

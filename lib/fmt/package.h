@@ -144,7 +144,7 @@ struct mfw_pkg_verify_report {
  * Hash every file listed in layout->md5sum (streaming), compare, and list
  * manifest-referenced files that md5.txt does not cover (also logged with
  * mfw_warn). Progress: fn (or the ctx callback when fn is NULL) with phase
- * "verify", the file as label, and bytes done/total over all listed files.
+ * "md5", label "package", and bytes done/total over all listed files (one bar).
  * MFW_E_VERIFY names the file and both hashes; MFW_E_NOENT names a listed
  * file absent from the package (or a missing md5.txt when layout names
  * none: MFW_E_NOENT too); MFW_E_CANCELLED when ctx is cancelled.

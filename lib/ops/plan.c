@@ -101,6 +101,9 @@ static int check_element(struct mfw_ctx *ctx, struct mfw_plan *plan, unsigned fi
 	s->e = e;
 	s->manifest = fi;
 	s->kind = e->kind == MFW_RP_ERASE ? MFW_STEP_ERASE : MFW_STEP_PROGRAM;
+	/* a program without a file writes nothing (modemst1 & co. in eMMC manifests): skipped */
+	if (s->kind == MFW_STEP_PROGRAM && (!e->filename || !e->filename[0]))
+		return 1;
 	if (is_protected(e->label, o))
 		return mfw_fail(ctx, MFW_E_PROTECTED,
 				"%s line %u would %s protected partition '%s' (identity and "
@@ -113,8 +116,6 @@ static int check_element(struct mfw_ctx *ctx, struct mfw_plan *plan, unsigned fi
 				e->line, e->tag);
 	if (s->kind == MFW_STEP_ERASE)
 		return 0;
-	if (!e->filename || !e->filename[0])
-		return 1; /* nothing to write: skipped (modemst1 & co. in eMMC manifests) */
 	r = mfw_pkg_resolve(ctx, manifest, e->filename, s->file, sizeof(s->file));
 	if (r < 0)
 		return r;
@@ -269,6 +270,9 @@ int mfw_plan_build(struct mfw_ctx *ctx, const struct mfw_flash_opts *o, struct m
 	} else {
 		struct mfw_pkg_verify_report rep;
 		r = mfw_pkg_verify(ctx, plan->pkg, &plan->layout, NULL, NULL, &rep);
+		/* a corrupt package is bad input (exit 3), not a failed write-verify (exit 7) */
+		if (r == MFW_E_VERIFY)
+			r = MFW_E_FORMAT;
 		if (r < 0)
 			goto out_free_plan;
 		mfw_dbg(ctx, "md5.txt: %zu files match", rep.checked);

@@ -176,6 +176,22 @@ int mfw_edl_connect(struct mfw_edl *e)
 		e->device_version = p.u.hello.version;
 		return 0;
 	}
+	if (r == MFW_E_TIMEOUT) {
+		/*
+		 * Still silent: a running programmer may be waiting for a complete
+		 * XML document and ignore binary. A <nop/> gets it talking; a PBL
+		 * ignores it like any other junk.
+		 */
+		static const char nop[] = "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><data><nop /></data>";
+		mfw_ctx_clear_detail(e->ctx);
+		mfw_dbg(e->ctx, "sahara: no answer to HELLO_RESP; probing for a running programmer");
+		r = mfw_transport_write(e->t, nop, sizeof(nop) - 1,
+					mfw_deadline_in(MFW_SAHARA_WRITE_TIMEOUT_MS), NULL);
+		if (r == 0)
+			r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_RESYNC_TIMEOUT_MS));
+		if (r == 1)
+			return 0;
+	}
 	return past_hello_advice(e, r < 0 ? r : MFW_E_PROTO);
 }
 

@@ -229,8 +229,8 @@ static void on_progress(void *user, const char *phase, const char *label, uint64
 			uint64_t total)
 {
 	(void)user;
-	(void)label;
-	assert_string_equal(phase, "verify");
+	assert_string_equal(phase, "md5");
+	assert_string_equal(label, "package");
 	assert_true(done <= total);
 	last_done = done;
 	last_total = total;
