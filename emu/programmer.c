@@ -7,6 +7,7 @@
  * crash or a silent stall.
  */
 #include "emu-internal.h"
+#include "fmt/gpt.h"
 #include "fmt/mibib.h"
 #include "proto/expr.h"
 #include "proto/firehose.h"
@@ -196,11 +197,13 @@ struct addr {
 	const char *label;
 };
 
+static int label_range(struct prog *p, const char *label, uint64_t *first, uint64_t *last);
+
 static int parse_addr(struct prog *p, const struct mfw_fh_elem *e, struct addr *a, char *err,
 		      size_t errcap)
 {
 	struct emu_store *st = p->st;
-	bool have;
+	bool have, have_num;
 	uint64_t v;
 
 	memset(a, 0, sizeof(*a));
@@ -237,10 +240,22 @@ static int parse_addr(struct prog *p, const struct mfw_fh_elem *e, struct addr *
 			 a->sector_size, st->sector);
 		return -1;
 	}
-	if (attr_value(p, e, "num_partition_sectors", &have, &a->num, err, errcap) < 0)
+	if (attr_value(p, e, "num_partition_sectors", &have_num, &a->num, err, errcap) < 0)
 		return -1;
 	if (attr_value(p, e, "start_sector", &have, &a->start, err, errcap) < 0)
 		return -1;
+	/* a label stands for its partition (MIBIB on NAND, GPT on eMMC) where numbers are missing */
+	if ((!have || !have_num) && a->label && *a->label) {
+		uint64_t first, last;
+
+		if (label_range(p, a->label, &first, &last) == 0) {
+			if (!have)
+				a->start = first;
+			have = true;
+			if (!have_num && a->start >= first && a->start <= last)
+				a->num = last - a->start + 1;
+		}
+	}
 	if (!have) {
 		snprintf(err, errcap, "ERROR: start_sector is missing");
 		return -1;
@@ -287,6 +302,45 @@ static int find_mibib(struct prog *p, struct mfw_mibib *m)
 	return MFW_E_NOENT;
 }
 
+/* First and last sector of a partition by label, from the table on the device. */
+static int label_range(struct prog *p, const char *label, uint64_t *first, uint64_t *last)
+{
+	struct emu_store *st = p->st;
+	int r;
+
+	if (st->nand) {
+		struct mfw_mibib *m = malloc(sizeof(*m));
+		if (!m)
+			return MFW_E_NOMEM;
+		r = find_mibib(p, m);
+		if (r == 0)
+			r = mfw_mibib_range(p->emu->dctx, m, label, st->ppb, st->nblocks, first, last);
+		free(m);
+		return r;
+	} else {
+		size_t len = mfw_gpt_primary_size(st->sector);
+		struct mfw_gpt *g = malloc(sizeof(*g));
+		const struct mfw_gpt_part *part;
+
+		if (!g)
+			return MFW_E_NOMEM;
+		r = len <= IO_CHUNK ? emu_store_read(st, 0, p->chk, len) : MFW_E_RANGE;
+		if (r == 0)
+			r = mfw_gpt_parse(p->emu->dctx, p->chk, len, st->sector, 0, g);
+		if (r == 0) {
+			part = mfw_gpt_find(g, label);
+			if (part) {
+				*first = part->first_lba;
+				*last = part->last_lba;
+			} else {
+				r = MFW_E_NOENT;
+			}
+		}
+		free(g);
+		return r;
+	}
+}
+
 /*
  * NAND: the window data is laid into, as the real programmers resolve it:
  * last_sector when given, else the MIBIB entry for the label, else the
@@ -306,15 +360,12 @@ static int nand_cursor(struct prog *p, const struct addr *a, bool for_write,
 		snprintf(what, whatcap, "partition '%s' (sectors %" PRIu64 "..%" PRIu64 ")",
 			 a->label ? a->label : "", ws, a->last);
 	} else if (a->label && *a->label) {
-		struct mfw_mibib *m = malloc(sizeof(*m));
 		uint64_t first, last;
+		int r = label_range(p, a->label, &first, &last);
 
-		if (!m)
-			return MFW_E_NOMEM;
-		if (find_mibib(p, m) == 0 &&
-		    mfw_mibib_range(p->emu->dctx, m, a->label, st->ppb, st->nblocks, &first, &last) ==
-			    0 &&
-		    a->start >= first && a->start <= last) {
+		if (r == MFW_E_NOMEM)
+			return r;
+		if (r == 0 && a->start >= first && a->start <= last) {
 			ws = first;
 			we = last + 1;
 			logical = a->start - first;
@@ -322,7 +373,6 @@ static int nand_cursor(struct prog *p, const struct addr *a, bool for_write,
 			snprintf(what, whatcap, "partition '%s' (sectors %" PRIu64 "..%" PRIu64 ")",
 				 a->label, first, last);
 		}
-		free(m);
 	}
 	return emu_nand_cursor_init(st, c, ws, we, logical, linear);
 }

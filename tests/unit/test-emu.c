@@ -955,6 +955,25 @@ static void test_emmc_program_patch_digest(void **state)
 	assert_int_equal(fh_cmd(f, "<erase SECTOR_SIZE_IN_BYTES=\"4096\" physical_partition_number=\"0\" start_sector=\"0\" num_partition_sectors=\"1\"/>"), 0);
 	assert_int_equal(fh_cmd(f, "<setbootablestoragedrive value=\"1\"/>"), 1);
 
+	/* a label without numbers stands for its GPT partition: modemst2 = LBA 81920, 4096 sectors */
+	{
+		uint8_t *st2 = malloc(4096 * 512);
+		img_read(f, 81920ull * 512, st2, 4096 * 512);
+		assert_memory_equal(st2, "MFWNV001", 8);
+		SHA256(st2, 4096 * 512, md);
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02X", md[i]);
+		assert_int_equal(fh_cmd(f, "<getsha256digest SECTOR_SIZE_IN_BYTES=\"512\" label=\"modemst2\" physical_partition_number=\"0\"/>"), 1);
+		assert_non_null(strstr(f->logs, hex));
+		assert_int_equal(fh_cmd(f, "<erase SECTOR_SIZE_IN_BYTES=\"512\" label=\"modemst2\" physical_partition_number=\"0\"/>"), 1);
+		img_read(f, 81920ull * 512, st2, 4096 * 512);
+		assert_true(all_bytes(st2, 4096 * 512, 0));
+		img_read(f, 77824ull * 512, st2, 8);
+		assert_memory_equal(st2, "MFWNV001", 8);
+		assert_int_equal(fh_cmd(f, "<erase SECTOR_SIZE_IN_BYTES=\"512\" label=\"nosuch\" physical_partition_number=\"0\"/>"), 0);
+		free(st2);
+	}
+
 	/* a 4 GiB image costs little disk */
 	assert_int_equal(stat(f->image, &sb), 0);
 	assert_int_equal(sb.st_size, 4ull << 30);
