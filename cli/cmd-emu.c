@@ -30,6 +30,7 @@ enum {
 	OPT_LOG_FLOOD,
 	OPT_READ_DATA_32,
 	OPT_SPARSE_ERASED,
+	OPT_FAULT,
 };
 
 static void usage(FILE *f)
@@ -55,6 +56,9 @@ static void usage(FILE *f)
 		"  --read-data-32         boot ROM requests with READ_DATA instead of READ_DATA_64\n"
 		"  --sparse-erased        NAND: keep erased pages as file holes (fast, no disk; the\n"
 		"                         file then reads 0x00 where the flash reads 0xFF)\n"
+		"  --fault SPEC           stall@bytes=N: stop reading after N bytes from hosts;\n"
+		"                         disconnect@bytes=N[,delay=MS]: drop off the bus there and\n"
+		"                         come back in the boot ROM after MS (default 1000)\n"
 		"\n"
 		"docs/emulator.md describes the device and its fidelity choices.\n");
 }
@@ -122,6 +126,52 @@ static int parse_bad_blocks(const char *s, uint32_t *list, size_t *n)
 	return 0;
 }
 
+struct faults {
+	uint64_t stall_at;
+	uint64_t disconnect_at;
+	uint32_t delay_ms;
+};
+
+/* stall@bytes=N | disconnect@bytes=N[,delay=MS] */
+static int parse_fault(const char *spec, struct faults *f)
+{
+	char buf[128], *kind, *args, *tok, *save = NULL;
+	uint64_t bytes = 0;
+	uint32_t delay = f->delay_ms;
+	bool have_bytes = false;
+
+	if (strlen(spec) >= sizeof(buf))
+		return -1;
+	strcpy(buf, spec);
+	kind = buf;
+	args = strchr(buf, '@');
+	if (!args)
+		return -1;
+	*args++ = '\0';
+	for (tok = strtok_r(args, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "bytes=", 6)) {
+			if (parse_size(tok + 6, &bytes) < 0 || !bytes)
+				return -1;
+			have_bytes = true;
+		} else if (!strncmp(tok, "delay=", 6)) {
+			if (parse_u32(tok + 6, &delay) < 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	if (!have_bytes)
+		return -1;
+	if (!strcmp(kind, "stall"))
+		f->stall_at = bytes;
+	else if (!strcmp(kind, "disconnect")) {
+		f->disconnect_at = bytes;
+		f->delay_ms = delay;
+	} else
+		return -1;
+	return 0;
+}
+
 static const char *geometry(char *buf, size_t cap, const struct mfw_emu_config *cfg)
 {
 	char size[32];
@@ -152,6 +202,7 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 		{ "log-flood", required_argument, NULL, OPT_LOG_FLOOD },
 		{ "read-data-32", no_argument, NULL, OPT_READ_DATA_32 },
 		{ "sparse-erased", no_argument, NULL, OPT_SPARSE_ERASED },
+		{ "fault", required_argument, NULL, OPT_FAULT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -164,6 +215,7 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	uint32_t page = 0, block = 0, max_payload = 0, serial = 0, delay = 0, flood = 0;
 	bool have_serial = false, read32 = false, sparse = false;
 	size_t nbad = 0;
+	struct faults faults = { 0, 0, 1000 };
 	char bound[256], geo[96];
 	int c, r;
 
@@ -188,6 +240,7 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 		case OPT_LOG_FLOOD: bad_arg = parse_u32(optarg, &flood) < 0; break;
 		case OPT_READ_DATA_32: read32 = true; break;
 		case OPT_SPARSE_ERASED: sparse = true; break;
+		case OPT_FAULT: bad_arg = parse_fault(optarg, &faults) < 0; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -243,6 +296,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	cfg.log_flood = flood;
 	cfg.sahara_read_data_32 = read32;
 	cfg.sparse_erased = sparse;
+	cfg.fault_stall_at = faults.stall_at;
+	cfg.fault_disconnect_at = faults.disconnect_at;
+	cfg.fault_disconnect_delay_ms = faults.delay_ms;
 
 	r = mfw_emu_new(cli->ctx, &cfg, &emu);
 	if (r < 0)

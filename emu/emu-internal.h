@@ -114,6 +114,11 @@ struct mfw_emu {
 	uint64_t image_bytes;    /* size of the loaded programmer */
 
 	char *imei;
+	/* fault injection: bytes read from hosts so far, and which faults already fired */
+	_Atomic uint64_t in_bytes;
+	bool stall_fired;
+	bool disconnect_fired;
+	bool unplugged;          /* a disconnect fault fired: power-cycle before the next host */
 	/* listener (mfw_emu_listen) */
 	struct mfw_listener *listener;
 

@@ -6,9 +6,11 @@
  */
 #include "emu-internal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How often a waiting device looks at its stop/cancel flags (the tool promises 200 ms). */
 #define EMU_POLL_MS 100
@@ -48,6 +50,49 @@ bool emu_link_stopping(const struct emu_link *l)
 	return emu_stopping(l->emu) || (l->cancel_ctx && mfw_cancelled(l->cancel_ctx));
 }
 
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Faults that fire on the host's byte count. Returns the cap this read may
+ * use (> 0), or a negative error when a fault fired.
+ */
+static int fault_gate(struct emu_link *l, size_t *cap)
+{
+	struct mfw_emu *emu = l->emu;
+	uint64_t pos = atomic_load(&emu->in_bytes);
+	uint64_t at;
+
+	at = emu->cfg.fault_stall_at;
+	if (at && !emu->stall_fired) {
+		if (pos >= at) {
+			/* a hung module: reads nothing more, answers nothing, until stopped */
+			emu->stall_fired = true;
+			mfw_dbg(emu->ctx, "fault: device stalls after %" PRIu64 " bytes", pos);
+			while (!emu_link_stopping(l))
+				sleep_ms(EMU_POLL_MS);
+			return MFW_E_CANCELLED;
+		}
+		if (*cap > at - pos)
+			*cap = (size_t)(at - pos);
+	}
+	at = emu->cfg.fault_disconnect_at;
+	if (at && !emu->disconnect_fired) {
+		if (pos >= at) {
+			emu->disconnect_fired = true;
+			emu->unplugged = true;
+			mfw_dbg(emu->ctx, "fault: device drops off the bus after %" PRIu64 " bytes", pos);
+			return MFW_E_NODEV;
+		}
+		if (*cap > at - pos)
+			*cap = (size_t)(at - pos);
+	}
+	return 0;
+}
+
 int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t deadline)
 {
 	for (;;) {
@@ -56,7 +101,12 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 
 		if (emu_link_stopping(l))
 			return MFW_E_CANCELLED;
+		r = fault_gate(l, &cap);
+		if (r < 0)
+			return r;
 		r = mfw_transport_read(l->t, buf, cap, slice);
+		if (r > 0)
+			atomic_fetch_add(&l->emu->in_bytes, (uint64_t)r);
 		if (r != MFW_E_TIMEOUT)
 			return r;
 		if (mfw_deadline_passed(deadline))
@@ -234,6 +284,10 @@ static void run_session(struct mfw_emu *emu, struct mfw_transport *t, struct mfw
 out:
 	if (r == MFW_E_CANCELLED)
 		*end = EMU_END_STOP;
+	if (emu->unplugged) {
+		/* the disconnect fault: like a cable pull plus power cycle */
+		*end = EMU_END_RESET;
+	}
 	if (*end == EMU_END_RESET) {
 		/* a reset module re-enumerates: the host's link drops, the PBL starts over */
 		emu_store_flush(&emu->st);
@@ -282,6 +336,18 @@ static void wait_pty_close(struct mfw_emu *emu, struct mfw_transport *t)
 		;
 }
 
+/* Off the bus for the fault's delay: hosts that connect meanwhile wait in the backlog. */
+static void unplugged_wait(struct mfw_emu *emu)
+{
+	mfw_deadline_t back = mfw_deadline_in(emu->cfg.fault_disconnect_delay_ms);
+
+	mfw_dbg(emu->ctx, "fault: off the bus for %u ms", emu->cfg.fault_disconnect_delay_ms);
+	while (!mfw_deadline_passed(back) && !mfw_cancelled(emu->ctx) && !emu_stopping(emu)) {
+		int left = mfw_deadline_left(back);
+		sleep_ms(left < EMU_POLL_MS ? left : EMU_POLL_MS);
+	}
+}
+
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 {
 	int r;
@@ -310,6 +376,10 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 		if (end == EMU_END_RESET && mfw_listener_slave(emu->listener))
 			wait_pty_close(emu, t);
 		mfw_transport_close(t);
+		if (emu->unplugged) {
+			unplugged_wait(emu);
+			emu->unplugged = false;
+		}
 		if (end == EMU_END_STOP) {
 			r = 0;
 			break;
@@ -339,6 +409,10 @@ static void *attach_thread(void *p)
 	run_session(a->emu, a->dev, NULL, &end);
 	/* closing our end is what the host sees as the device leaving the bus */
 	mfw_transport_close(a->dev);
+	if (a->emu->unplugged) {
+		unplugged_wait(a->emu);
+		a->emu->unplugged = false;
+	}
 	free(a);
 	return NULL;
 }

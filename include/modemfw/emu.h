@@ -42,6 +42,13 @@ struct mfw_emu_config {
 	bool sparse_erased;
 	/* PBL: request the programmer with READ_DATA (32-bit) instead of READ_DATA_64 */
 	bool sahara_read_data_32;
+	/*
+	 * Fault injection (docs/emulator.md). Offsets count the bytes the
+	 * device has read from hosts since it started; 0 = off; each fires once.
+	 */
+	uint64_t fault_stall_at;      /* the device stops reading here: a hung module */
+	uint64_t fault_disconnect_at; /* the device drops off the bus here ... */
+	uint32_t fault_disconnect_delay_ms; /* ... and is back in its boot ROM after this long */
 	/* quirks (docs/emulator.md) */
 	uint32_t final_ack_delay_ms; /* "slow final ACK": wait before a program's closing ACK */
 	uint32_t log_flood;          /* extra <log> lines after every response */

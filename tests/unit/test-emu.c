@@ -1126,6 +1126,72 @@ static void test_nand_label_from_mibib(void **state)
 	fx_free(f);
 }
 
+/* Faults: a hung device (stops reading), and one that drops off the bus and comes back fresh. */
+static void test_faults(void **state)
+{
+	struct fixture *f = fx_new();
+	struct mfw_emu_config cfg;
+	struct elf_img e = make_elf(false);
+	struct mfw_sahara_pkt p;
+	size_t w = 0;
+	uint8_t b[64];
+	int r;
+	(void)state;
+
+	mfw_emu_config_defaults(&cfg, MFW_EMU_EMMC);
+	cfg.image_path = f->image;
+	cfg.fault_stall_at = 48 + 52 + 96 + 3000 + 1000;
+	fx_open(f, &cfg);
+	fx_attach(f);
+	expect_hello(f, 0);
+	sh_hello_resp(f, 0);
+	for (int i = 0; i < 3; i++) {
+		sh_recv(f, &p);
+		assert_int_equal(p.cmd, MFW_SAHARA_READ_DATA_64);
+		h_write(f, e.buf + p.u.read.offset, (size_t)p.u.read.length);
+	}
+	/* the 1 MiB segment request: the device takes 1000 bytes, then nothing more */
+	sh_recv(f, &p);
+	assert_int_equal(p.u.read.length, MIB);
+	r = mfw_transport_write(f->t, e.buf + p.u.read.offset, MIB, mfw_deadline_in(500), &w);
+	assert_int_equal(r, MFW_E_TIMEOUT);
+	assert_true(w < MIB);
+	mfw_transport_close(f->t);
+	f->t = NULL;
+	mfw_emu_free(f->emu);
+	f->emu = NULL;
+
+	/* disconnect after the ELF header, back in the boot ROM after 300 ms */
+	cfg.fault_stall_at = 0;
+	cfg.fault_disconnect_at = 48 + 52;
+	cfg.fault_disconnect_delay_ms = 300;
+	fx_open(f, &cfg);
+	fx_attach(f);
+	expect_hello(f, 0);
+	sh_hello_resp(f, 0);
+	sh_recv(f, &p);
+	assert_int_equal(p.cmd, MFW_SAHARA_READ_DATA_64);
+	h_write(f, e.buf, 52);
+	sh_recv(f, &p);
+	assert_int_equal(p.cmd, MFW_SAHARA_READ_DATA_64);
+	do {
+		r = mfw_transport_read(f->t, b, sizeof(b), mfw_deadline_in(IO_MS));
+	} while (r > 0);
+	assert_int_equal(r, MFW_E_NODEV);
+	assert_int_equal(mfw_emu_state(f->emu), MFW_EMU_STATE_FRESH);
+	fx_attach(f);
+	expect_hello(f, 0);
+	/* the fault fired once: a full load now works */
+	sh_hello_resp(f, 0);
+	{
+		struct req reqs[8];
+		size_t n;
+		assert_int_equal(serve_image(f, e.buf, e.len, MFW_SAHARA_READ_DATA_64, reqs, &n, 8), 0);
+	}
+	free(e.buf);
+	fx_free(f);
+}
+
 /* --------------------------------------------------------------- factory */
 
 static void test_factory_nand(void **state)
@@ -1228,6 +1294,7 @@ int main(void)
 		cmocka_unit_test(test_quirks),
 		cmocka_unit_test(test_nand_sparse_erased),
 		cmocka_unit_test(test_nand_label_from_mibib),
+		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_factory_nand),
 		cmocka_unit_test(test_factory_emmc),
 	};
