@@ -25,6 +25,7 @@
 #include "transport/transport.h"
 #include "util/bytes.h"
 #include "util/crc.h"
+#include "util/hash.h"
 
 /* ---- the fake device ---- */
 
@@ -482,9 +483,21 @@ static void rig_stop(struct rig *rig)
 	pthread_join(rig->th, NULL);
 	if (rig->f->dev)
 		mfw_transport_close(rig->f->dev);
-	for (int i = 0; i < rig->f->n_files; i++)
-		free(rig->f->files[i].data);
+	rig->f->dev = NULL;
 	mfw_ctx_free(rig->ctx);
+}
+
+static void fake_clear_files(struct fake *f)
+{
+	for (int i = 0; i < f->n_files; i++)
+		free(f->files[i].data);
+	f->n_files = 0;
+}
+
+static void fake_free(struct fake *f)
+{
+	fake_clear_files(f);
+	free(f);
 }
 
 static struct fake *fake_new(void)
@@ -558,7 +571,7 @@ static void test_version_and_nv(void **state)
 		assert_int_equal(crc, 0);
 	}
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 }
 
 static void test_read_only_imei(void **state)
@@ -575,7 +588,7 @@ static void test_read_only_imei(void **state)
 	assert_int_equal(status, MFW_NV_READONLY);
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "read-only"));
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 }
 
 static void test_efs_get_put(void **state)
@@ -626,7 +639,7 @@ static void test_efs_get_put(void **state)
 	assert_int_equal(mfw_diag_efs_unlink(rig.d, "/nv/k.bin"), 0);
 	assert_int_equal(mfw_diag_efs_stat(rig.d, "/nv/k.bin", &st), MFW_E_NOENT);
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 }
 
 struct walk_log {
@@ -678,7 +691,7 @@ static void test_efs_walk(void **state)
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(f->dirs[k], 0);
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 }
 
 static void test_crc_drop_then_timeout(void **state)
@@ -700,7 +713,7 @@ static void test_crc_drop_then_timeout(void **state)
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "no answer to NV_READ of item 550"));
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "1 frames with bad CRC dropped"));
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 }
 
 static void test_switch_to_edl(void **state)
@@ -712,7 +725,7 @@ static void test_switch_to_edl(void **state)
 	assert_int_equal(mfw_diag_switch_to_edl(rig.d), 0);
 	assert_int_equal(f->edl_requests, 1);
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
 	/* the port vanishes instead of echoing: also success */
 	f = fake_new();
 	f->edl_vanish = true;
@@ -720,7 +733,146 @@ static void test_switch_to_edl(void **state)
 	assert_int_equal(mfw_diag_switch_to_edl(rig.d), 0);
 	assert_int_equal(f->edl_requests, 1);
 	rig_stop(&rig);
-	free(f);
+	fake_free(f);
+}
+
+/* ---- backup / restore (lib/ops/diag_backup.c) ---- */
+
+static bool file_has(const char *path, const char *needle)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strstr(buf, needle) != NULL;
+}
+
+static void fill_unit(struct fake *f)
+{
+	add_file(f, "/nv", true, NULL, 0);
+	add_file(f, "/nv/item_files", true, NULL, 0);
+	add_file(f, "/nv/item_files/rfnv", true, NULL, 0);
+	{
+		static uint8_t cal[2500];
+		for (size_t i = 0; i < sizeof(cal); i++)
+			cal[i] = (uint8_t)(i * 7);
+		add_file(f, "/nv/item_files/rfnv/00020000", false, cal, sizeof(cal));
+	}
+	add_file(f, "/policyman", true, NULL, 0);
+	add_file(f, "/policyman/carrier.xml", false, "<x/>", 4);
+	mfw_imei_encode("490154203237518", f->nv1);
+	f->nv1_active = true;
+}
+
+static void test_backup_restore(void **state)
+{
+	struct mfw_diag_backup_opts bo = { .nv_last = 1023, .nv_sim1 = true };
+	struct mfw_diag_backup_summary bs;
+	struct mfw_diag_restore_opts ro = { 0 };
+	struct mfw_diag_restore_summary rs;
+	struct fake *f = fake_new(), *g;
+	struct rig rig;
+	char dir[] = "/tmp/test-diag-backup-XXXXXX", path[256];
+	int i;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	bo.dir = path;
+	fill_unit(f);
+	f->chatty = true;
+	rig_start(&rig, f);
+	assert_int_equal(mfw_diag_backup_run(rig.ctx, rig.host, &bo, &bs), 0);
+	assert_true(bs.have_version);
+	assert_string_equal(bs.version.ver_dir, "FAKE25");
+	assert_string_equal(bs.imei, "356938035643809");
+	assert_string_equal(bs.imei2, "490154203237518");
+	assert_null(bs.imei_note);
+	assert_int_equal(bs.nv_scanned, 1024);
+	assert_int_equal(bs.nv_items, 4); /* 10, 453, 550, 550 index 1 */
+	assert_int_equal(bs.efs_files, 2);
+	assert_int_equal(bs.efs_dirs, 4);
+	assert_int_equal(bs.efs_bytes, 2504);
+	snprintf(path, sizeof(path), "%s/out/manifest.json", dir);
+	assert_true(file_has(path, "\"imei\": \"356938035643809\""));
+	assert_true(file_has(path, "\"path\": \"efs/nv/item_files/rfnv/00020000\", \"size\": 2500"));
+	assert_true(file_has(path, "\"path\": \"nv/00550-1.bin\", \"size\": 128"));
+	assert_true(file_has(path, "\"path\": \"backup.xqcn\""));
+	assert_true(file_has(path, "\"ver_dir\": \"FAKE25\""));
+	snprintf(path, sizeof(path), "%s/out/backup.xqcn", dir);
+	assert_true(file_has(path, "Name='NV_ITEM_ARRAY_SIM_1'"));
+	assert_true(file_has(path, "2F 70 6F 6C 69 63 79 6D 61 6E")); /* "/policyman" */
+	/* a second backup into the same directory is refused before anything is written */
+	snprintf(path, sizeof(path), "%s/out", dir);
+	assert_int_equal(mfw_diag_backup_run(rig.ctx, rig.host, &bo, &bs), MFW_E_EXIST);
+	rig_stop(&rig);
+
+	/* restore onto a blank unit: everything but the IMEI without the flag */
+	g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	rig_start(&rig, g);
+	ro.source = path;
+	assert_int_equal(mfw_diag_restore_run(rig.ctx, rig.host, &ro, &rs), 0);
+	assert_true(rs.imei_skipped);
+	assert_int_equal(rs.nv_written, 2);
+	assert_int_equal(rs.nv_verified, 2);
+	assert_int_equal(rs.nv_skipped, 2);
+	assert_int_equal(rs.efs_written, 2);
+	assert_int_equal(rs.efs_verified, 2);
+	assert_false(g->nv_active[550]);
+	assert_true(g->nv_active[10]);
+	assert_memory_equal(g->nv[10], f->nv[10], 128);
+	i = find_file(g, "/nv/item_files/rfnv/00020000");
+	assert_true(i >= 0);
+	assert_int_equal(g->files[i].len, 2500);
+	assert_memory_equal(g->files[i].data, f->files[find_file(f, "/nv/item_files/rfnv/00020000")].data, 2500);
+	assert_true(find_file(g, "/nv/item_files") >= 0 && g->files[find_file(g, "/nv/item_files")].dir);
+	/* with the owner's word, the IMEI comes back too (both subscriptions) */
+	ro.write_imei = true;
+	ro.no_efs = true;
+	assert_int_equal(mfw_diag_restore_run(rig.ctx, rig.host, &ro, &rs), 0);
+	assert_int_equal(rs.nv_written, 4);
+	assert_memory_equal(g->nv[550], f->nv[550], 128);
+	assert_memory_equal(g->nv1, f->nv1, 128);
+	rig_stop(&rig);
+	fake_free(f);
+
+	/* a read-only IMEI (both subscriptions) is counted as refused, the rest still restored */
+	g->nv550_readonly = true;
+	memset(g->nv_active, 0, sizeof(g->nv_active));
+	fake_clear_files(g);
+	rig_start(&rig, g);
+	assert_int_equal(mfw_diag_restore_run(rig.ctx, rig.host, &ro, &rs), MFW_E_NAK);
+	assert_int_equal(rs.nv_failed, 2);
+	assert_int_equal(rs.nv_verified, 2);
+	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "refused 2 NV item"));
+	rig_stop(&rig);
+
+	/* a backup file changed after the fact: refused before the device sees a byte */
+	snprintf(path, sizeof(path), "%s/out/nv/00010.bin", dir);
+	{
+		FILE *fp = fopen(path, "r+b");
+		assert_non_null(fp);
+		fputc(0x00, fp);
+		fclose(fp);
+	}
+	fake_clear_files(g);
+	memset(g, 0, sizeof(*g));
+	rig_start(&rig, g);
+	snprintf(path, sizeof(path), "%s/out", dir);
+	assert_int_equal(mfw_diag_restore_run(rig.ctx, rig.host, &ro, &rs), MFW_E_VERIFY);
+	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "changed since the backup"));
+	assert_int_equal(g->answers, 0);
+	rig_stop(&rig);
+	fake_free(g);
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
 }
 
 int main(void)
@@ -732,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_efs_walk),
 		cmocka_unit_test(test_crc_drop_then_timeout),
 		cmocka_unit_test(test_switch_to_edl),
+		cmocka_unit_test(test_backup_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
