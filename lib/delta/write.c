@@ -139,6 +139,7 @@ struct stream_job {
 	struct bzout z;
 	uint64_t total;
 	int err;
+	struct mfw_ctx *ctx; /* progress from the calling thread's job only */
 };
 
 static void *encode_stream(void *arg)
@@ -146,6 +147,7 @@ static void *encode_stream(void *arg)
 	struct stream_job *j = arg;
 	uint8_t *nb = NULL, *ob = NULL, *db = NULL;
 	int64_t newpos = 0, oldpos = 0;
+	uint64_t progress = 0, reported = 0;
 	int r;
 
 	if ((r = bzout_open(&j->z, j->mem, j->total)) < 0)
@@ -171,6 +173,12 @@ static void *encode_stream(void *arg)
 				if ((r = bzout_run(&j->z, db, n, BZ_RUN)) < 0)
 					goto out;
 				done += (int64_t)n;
+				reported += n;
+				if (j->ctx && reported >= (8u << 20)) {
+					progress += reported;
+					reported = 0;
+					mfw_progress(j->ctx, "encode", "", progress, j->total);
+				}
 			}
 		} else {
 			for (int64_t done = 0; done < c->y;) {
@@ -224,7 +232,6 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 		return mfw_fail(ctx, MFW_E_RANGE, "internal: controls cover %lld of %lld bytes",
 				(long long)newpos, (long long)nw->size);
 
-	mfw_progress(ctx, "encode", "", 0, 3);
 	cbuf = mfw_delta_malloc(mem, cbytes);
 	if (!cbuf)
 		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory for the control stream");
@@ -252,8 +259,10 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	 */
 	if (threads > 1 && je.total > (1u << 20) && nw->size >= (32 << 20))
 		threaded = pthread_create(&tid, NULL, encode_stream, &je) == 0;
+	jd.ctx = ctx;
+	mfw_progress(ctx, "encode", "", 0, jd.total);
 	encode_stream(&jd);
-	mfw_progress(ctx, "encode", "", 2, 3);
+	mfw_progress(ctx, "encode", "", jd.total, jd.total);
 	if (threaded)
 		pthread_join(tid, NULL);
 	else
@@ -279,7 +288,6 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	memcpy(p + 32 + zc.out.n, jd.z.out.p, jd.z.out.n);
 	memcpy(p + 32 + zc.out.n + jd.z.out.n, je.z.out.p, je.z.out.n);
 	*patch = p;
-	mfw_progress(ctx, "encode", "", 3, 3);
 	r = 0;
 free_streams:
 	mfw_delta_free(mem, je.z.out.p, je.z.out.cap);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fuzz the streaming BSDIFF40 applier: the input is the patch, applied to
+ * a fixed 4 KiB old file, byte i = (7i + 3) mod 251; the seeds are patches
+ * against it (valid ones from modemfw and Debian's bsdiff, and hand-built
+ * hostile ones: docs/delta.md lists them). The output goes to a counting writer, so a
+ * hostile new size cannot make the harness allocate; the limit keeps each
+ * run short. On success the output must be exactly the header's size.
+ */
+#include <modemfw/modemfw.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OLD_SIZE 4096
+
+static uint8_t old_data[OLD_SIZE];
+
+static int mem_read(void *user, uint64_t off, void *buf, size_t len)
+{
+	const uint8_t **p = user;
+	const uint8_t *base = p[0];
+	uint64_t size = (uint64_t)(p[1] - p[0]);
+	if (off > size || len > size - off)
+		return MFW_E_RANGE;
+	memcpy(buf, base + off, len);
+	return 0;
+}
+
+static int count_write(void *user, const void *buf, size_t len)
+{
+	(void)buf;
+	*(uint64_t *)user += len;
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct mfw_ctx *ctx;
+	const uint8_t *oldp[2] = { old_data, old_data + OLD_SIZE };
+	const uint8_t *patchp[2] = { data, data + size };
+	struct mfw_delta_reader old = { mem_read, OLD_SIZE, oldp };
+	struct mfw_delta_reader patch = { mem_read, size, patchp };
+	uint64_t written = 0, new_size = 0;
+	struct mfw_delta_writer out = { count_write, &written };
+	struct mfw_delta_apply_opts opts = { .max_new_size = 1 << 20 };
+	int r;
+
+	if (!ctx) {
+		if (mfw_ctx_new(&ctx) < 0)
+			return 0;
+		for (int i = 0; i < OLD_SIZE; i++)
+			old_data[i] = (uint8_t)(i * 7 + 3) % 251;
+	}
+	r = mfw_delta_apply_io(ctx, &old, &patch, &out, &opts, NULL);
+	if (r == 0) {
+		if (mfw_delta_probe(ctx, data, size, &new_size) < 0 || written != new_size)
+			abort();
+	} else if (r != MFW_E_FORMAT && r != MFW_E_RANGE) {
+		abort(); /* a bad patch must be a format or range error, nothing else */
+	}
+	mfw_ctx_clear_detail(ctx);
+	return 0;
+}

@@ -1,0 +1,100 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# modemfw delta against Debian's bsdiff 4.3, both ways, byte-exact:
+#   bsdiff OLD NEW P;          modemfw delta apply OLD P OUT;  cmp OUT NEW
+#   modemfw delta diff OLD NEW P;  bspatch OLD OUT P;          cmp OUT NEW
+# on empty files, identical files, files with no common byte, unrelated
+# files, an edited binary and two real ELF programs; then the CLI's answers
+# to a corrupt patch (exit 3, no output file left behind).
+. "$SRCDIR/tests/integration/lib.sh"
+
+command -v bsdiff >/dev/null && command -v bspatch >/dev/null ||
+	fail "bsdiff/bspatch missing: scripts/install-deps.sh installs them"
+command -v python3 >/dev/null || fail "python3 missing"
+
+python3 - "$WORK" <<'PY'
+import os, random, sys
+w = sys.argv[1]
+r = random.Random(1234)
+def put(name, data):
+    open(os.path.join(w, name), 'wb').write(bytes(data))
+base = bytes(r.randrange(64) + (i // 4096 % 5) * 40 for i in range(1 << 20))
+edited = bytearray()
+i = 0
+while i < len(base):
+    x = r.randrange(1000)
+    if x < 4:
+        edited += bytes(r.randrange(256) for _ in range(r.randrange(200)))
+    elif x < 7:
+        i += r.randrange(150)
+        continue
+    elif x < 50:
+        edited.append((base[i] + 1) & 255); i += 1
+        continue
+    n = 1 + r.randrange(64)
+    edited += base[i:i + n]; i += n
+edited += base[:50000]
+put('empty', b'')
+put('small', bytes(r.randrange(256) for _ in range(3000)))
+put('base', base)
+put('edited', edited)
+put('zeros', bytes(8192))
+put('ones', b'\xff' * 6000)
+put('unrelated', bytes(r.randrange(256) for _ in range(200000)))
+PY
+
+n=0
+case_pair() { # name old new
+	name=$1 old=$2 new=$3
+	n=$((n + 1))
+	if [ -s "$old" ] && [ -s "$new" ]; then
+		# Debian's bsdiff mmap()s its inputs and cannot read empty files
+		bsdiff "$old" "$new" "$WORK/$name.bsdiff" || fail "$name: bsdiff failed"
+		"$MODEMFW" -q delta apply "$old" "$WORK/$name.bsdiff" "$WORK/$name.out1" ||
+			fail "$name: modemfw cannot apply bsdiff's patch"
+		cmp "$WORK/$name.out1" "$new" || fail "$name: modemfw applied bsdiff's patch wrongly"
+	fi
+	"$MODEMFW" -q delta diff "$old" "$new" "$WORK/$name.mfw" || fail "$name: modemfw diff failed"
+	[ "$(head -c 8 "$WORK/$name.mfw")" = BSDIFF40 ] || fail "$name: patch is not BSDIFF40"
+	bspatch "$old" "$WORK/$name.out2" "$WORK/$name.mfw" || fail "$name: bspatch rejects modemfw's patch"
+	cmp "$WORK/$name.out2" "$new" || fail "$name: bspatch output differs"
+	"$MODEMFW" -q delta apply "$old" "$WORK/$name.mfw" "$WORK/$name.out3" || fail "$name: self apply"
+	cmp "$WORK/$name.out3" "$new" || fail "$name: self apply differs"
+}
+
+W=$WORK
+case_pair empty-empty "$W/empty" "$W/empty"
+case_pair empty-old "$W/empty" "$W/small"
+case_pair empty-new "$W/small" "$W/empty"
+case_pair identical "$W/base" "$W/base"
+case_pair disjoint "$W/zeros" "$W/ones"
+case_pair unrelated "$W/unrelated" "$W/base"
+case_pair edited "$W/base" "$W/edited"
+case_pair reverse "$W/edited" "$W/base"
+for a in /bin/ls /usr/bin/ls; do [ -f "$a" ] && { LS=$a; break; }; done
+for b in /bin/cp /usr/bin/cp; do [ -f "$b" ] && { CP=$b; break; }; done
+[ -n "${LS:-}" ] && [ -n "${CP:-}" ] && case_pair elf "$LS" "$CP"
+
+# the edited case must really be a delta
+psize=$(wc -c <"$W/edited.mfw")
+[ "$psize" -lt 200000 ] || fail "edited: patch of $psize bytes for a 1 MiB file with 5 % changes"
+
+# a truncated patch: exit 3 (bad input), nothing left at the target
+head -c 100 "$W/edited.mfw" >"$W/trunc.patch"
+set +e
+"$MODEMFW" -q delta apply "$W/base" "$W/trunc.patch" "$W/never" 2>"$W/err"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "truncated patch: exit $rc, want 3"
+grep -q "run past the patch end" "$W/err" || fail "truncated patch: message was: $(cat "$W/err")"
+[ ! -e "$W/never" ] || fail "truncated patch left an output file"
+ls "$W" | grep -q 'never\.part' && fail "truncated patch left a temporary file"
+
+# usage errors
+set +e
+"$MODEMFW" delta diff only-two args 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "usage error: exit $rc, want 2"
+
+echo "delta interop: $n pairs both ways OK"
