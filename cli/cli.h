@@ -57,5 +57,16 @@ int cmd_flash(struct cli *cli, int argc, char **argv);
 int cmd_info(struct cli *cli, int argc, char **argv);
 int cmd_emu(struct cli *cli, int argc, char **argv);
 int cmd_delta(struct cli *cli, int argc, char **argv);
+int cmd_diag(struct cli *cli, int argc, char **argv);
+int cmd_edl(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
+/*
+ * Open a DIAG port for diag/edl/backup/restore (cli/cmd-diag.c): 0, a
+ * negative library error, or a positive exit code after a usage message
+ * (no -p, or -p emu, which has no DIAG port yet).
+ */
+struct cli_port;
+int cli_diag_port_open(struct cli *cli, const char *spec, struct cli_port *port);
 
 #endif

@@ -17,10 +17,14 @@ struct command {
 /* Filled as subcommands land; each one names the issue it belongs to in docs/cli.md. */
 static const struct command commands[] = {
 	/* one line per subcommand, alphabetical; cli/cmd-<verb>.c implements it */
+	{ "backup", cmd_backup, "back up NV items and EFS2 over DIAG (--diag) into a verified directory + xQCN" },
 	{ "delta", cmd_delta, "diff and apply binary patches (BSDIFF40)" },
+	{ "diag", cmd_diag, "DIAG: version, imei, nv-read/nv-write, efs-ls/efs-get/efs-put" },
+	{ "edl", cmd_edl, "switch a running module to EDL (9008) over its DIAG port" },
 	{ "emu", cmd_emu, "run the virtual modem" },
 	{ "flash", cmd_flash, "flash a firmware package (directory or .zip) over EDL" },
 	{ "info", cmd_info, "show what a device in EDL says about itself (serial, HW id, PK hash)" },
+	{ "restore", cmd_restore, "restore NV items and EFS2 over DIAG (--diag) from a backup or .xqcn" },
 };
 
 static void usage(FILE *f)

@@ -210,6 +210,7 @@ struct mfw_diag_backup_opts {
 	unsigned efs_max_depth;     /* 0 = 16 */
 	unsigned efs_max_entries;   /* 0 = 20000 */
 	size_t efs_max_file;        /* 0 = 4 MiB */
+	int timeout_ms;             /* per-answer deadline; 0 = MFW_DIAG_RSP_TIMEOUT_MS (5 s) */
 };
 #define MFW_DIAG_NV_SCAN_DEFAULT 7500u
 
@@ -236,6 +237,7 @@ struct mfw_diag_restore_opts {
 	bool no_nv;
 	const char *spc;        /* send this SPC first (NULL = do not) */
 	bool offline;           /* put the modem offline (CONTROL mode 1) first */
+	int timeout_ms;         /* per-answer deadline; 0 = default (5 s) */
 };
 
 struct mfw_diag_restore_summary {

@@ -8,6 +8,7 @@
 #include <modemfw/delta.h>
 #include <modemfw/transport.h>
 #include <modemfw/flash.h>
+#include <modemfw/diag.h>
 
 #define MODEMFW_VERSION "0.1.0"
 

@@ -234,7 +234,9 @@ static int backup_nv(struct backup *b)
 
 		if (mfw_cancelled(b->ctx))
 			return mfw_fail(b->ctx, MFW_E_CANCELLED, "backup cancelled at NV item %u", item);
-		mfw_progress(b->ctx, "backup", "nv", item - first, last - first + 1);
+		/* progress is in bytes: 128 per NV item slot scanned */
+		mfw_progress(b->ctx, "backup", "nv items", (uint64_t)(item - first) * MFW_NV_DATA_LEN,
+			     (uint64_t)(last - first + 1) * MFW_NV_DATA_LEN);
 		b->sum->nv_scanned++;
 		r = mfw_diag_nv_read(b->d, (uint16_t)item, -1, rec.data, &rec.status);
 		if (r < 0) {
@@ -320,7 +322,7 @@ static int efs_entry(void *user, const char *path, const struct mfw_efs_dirent *
 		b->sum->efs_skipped++;
 		return 0;
 	}
-	mfw_progress(b->ctx, "backup", path, b->sum->efs_files, 0);
+	mfw_progress(b->ctx, "backup", "efs", b->sum->efs_bytes, 0);
 	r = mfw_diag_efs_get(b->d, path, b->max_file, &data, &len);
 	if (r < 0) {
 		if (fatal(r))
@@ -447,6 +449,7 @@ int mfw_diag_backup_run(struct mfw_ctx *ctx, struct mfw_transport *t,
 	r = mfw_diag_open(ctx, t, &b.d);
 	if (r < 0)
 		return r;
+	mfw_diag_set_timeout(b.d, opts->timeout_ms);
 	/* ask first, create nothing: a port that is not DIAG must not leave an empty backup behind */
 	r = mfw_diag_version(b.d, &summary->version);
 	if (r < 0) {
@@ -662,7 +665,8 @@ static int restore_nv(struct mfw_ctx *ctx, struct mfw_diag *d, const struct mfw_
 			s->nv_skipped++;
 			continue;
 		}
-		mfw_progress(ctx, "restore", "nv", i, b->n_nv);
+		mfw_progress(ctx, "restore", "nv items", (uint64_t)i * MFW_NV_DATA_LEN,
+			     (uint64_t)b->n_nv * MFW_NV_DATA_LEN);
 		r = mfw_diag_nv_write(d, rec->item, index, rec->data, sizeof(rec->data), NULL);
 		if (r < 0) {
 			if (fatal(r))
@@ -693,6 +697,10 @@ static int restore_nv(struct mfw_ctx *ctx, struct mfw_diag *d, const struct mfw_
 static int restore_efs(struct mfw_ctx *ctx, struct mfw_diag *d, const struct mfw_diag_backup *b,
 		       struct mfw_diag_restore_summary *s, int *worst)
 {
+	uint64_t total = 0, done = 0;
+
+	for (size_t i = 0; i < b->n_efs; i++)
+		total += b->efs[i].len;
 	for (size_t i = 0; i < b->n_efs; i++) {
 		const struct mfw_efs_file *f = &b->efs[i];
 		uint8_t *back;
@@ -701,7 +709,8 @@ static int restore_efs(struct mfw_ctx *ctx, struct mfw_diag *d, const struct mfw
 
 		if (mfw_cancelled(ctx))
 			return mfw_fail(ctx, MFW_E_CANCELLED, "restore cancelled at '%s'", f->path);
-		mfw_progress(ctx, "restore", f->path, i, b->n_efs);
+		mfw_progress(ctx, "restore", "efs", done, total);
+		done += f->len;
 		r = efs_parents(d, ctx, f->path);
 		if (r == 0)
 			r = mfw_diag_efs_put(d, f->path, f->data, f->len, f->mode);
@@ -749,6 +758,7 @@ int mfw_diag_restore_run(struct mfw_ctx *ctx, struct mfw_transport *t,
 	r = mfw_diag_open(ctx, t, &d);
 	if (r < 0)
 		goto free_backup;
+	mfw_diag_set_timeout(d, opts->timeout_ms);
 	if (opts->spc) {
 		r = mfw_diag_spc(d, opts->spc);
 		if (r < 0)

@@ -667,7 +667,6 @@ int mfw_diag_efs_put(struct mfw_diag *d, const char *path, const void *data, siz
 			goto close_fd;
 		}
 		off += (size_t)r;
-		mfw_progress(d->ctx, "efs-put", path, off, len);
 	}
 	r = 0;
 close_fd:
