@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Delta benchmark: modemfw (BSDIFF40) beside bsdiff 4.3, xdelta3 -9 and
+zstd -19 --patch-from, in the same run, on the corpus fetched by
+fetch-corpus.sh.
+
+For every pair and tool: patch size, diff wall time and peak RSS, apply wall
+time and peak RSS; every apply is checked byte for byte against new. Peak RSS
+is the child's own ru_maxrss from wait4(), so each number is one process.
+
+  sudo sh bench/delta/fetch-corpus.sh
+  nice python3 bench/delta/run.py [--pairs esbuild,libcrypto,image,modules]
+                                  [--tools modemfw,bsdiff,xdelta3,zstd]
+                                  [--modemfw PATH] [--out bench/delta/work]
+
+Writes OUT/results.json and OUT/results.md (the table in docs/benchmarks.md).
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PAIRS = ['esbuild', 'libcrypto', 'image', 'modules']
+DESC = {
+    'esbuild': '@esbuild/linux-arm 0.25.0 → 0.25.1 bin/esbuild',
+    'libcrypto': 'libssl3 armhf 3.0.17 → 3.0.20 libcrypto.so.3',
+    'image': 'linux-image 6.1.0-47 → -50 armmp, decompressed Image',
+    'modules': 'same, tar of lib/modules/<ver>',
+}
+
+
+def run(argv, out_dir):
+    """Run argv under GNU time; return (exit status, wall seconds, peak RSS bytes).
+
+    Not wait4() from here: Python starts children with vfork(), and the
+    kernel then charges this interpreter's own peak RSS to the child.
+    """
+    tf = os.path.join(out_dir, 'time.txt')
+    t0 = time.monotonic()
+    p = subprocess.run(['/usr/bin/time', '-f', '%e %M', '-o', tf] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        sys.stderr.write('  %s: exit %d: %s\n' % (' '.join(argv), p.returncode,
+                                                  p.stderr.decode(errors='replace').strip()[-300:]))
+    with open(tf) as f:
+        last = f.read().strip().splitlines()[-1].split()
+    return p.returncode, dt, int(last[1]) * 1024
+
+
+def tools(modemfw):
+    # (diff argv, apply argv) builders: o=old, n=new, p=patch, r=result
+    return {
+        'modemfw': (lambda o, n, p: [modemfw, '-q', 'delta', 'diff', o, n, p],
+                    lambda o, p, r: [modemfw, '-q', 'delta', 'apply', o, p, r]),
+        'bsdiff': (lambda o, n, p: ['bsdiff', o, n, p],
+                   lambda o, p, r: ['bspatch', o, r, p]),
+        'xdelta3': (lambda o, n, p: ['xdelta3', '-9', '-f', '-e', '-s', o, n, p],
+                    lambda o, p, r: ['xdelta3', '-f', '-d', '-s', o, p, r]),
+        # --long=31 on decode only raises the accepted window (the modules tar needs 2^28)
+        'zstd': (lambda o, n, p: ['zstd', '-q', '-f', '-19', '--patch-from=' + o, n, '-o', p],
+                 lambda o, p, r: ['zstd', '-q', '-f', '-d', '--long=31', '--patch-from=' + o, p, '-o', r]),
+    }
+
+
+def same(a, b):
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def build_modemfw(out):
+    bdir = os.path.join(out, 'build')
+    if not os.path.exists(os.path.join(bdir, 'build.ninja')):
+        subprocess.check_call(['meson', 'setup', bdir, ROOT, '--buildtype=release', '-Dtests=false'],
+                              stdout=subprocess.DEVNULL)
+    subprocess.check_call(['ninja', '-C', bdir, 'cli/modemfw'], stdout=subprocess.DEVNULL)
+    return os.path.join(bdir, 'cli', 'modemfw')
+
+
+def mib(b):
+    return '%.1f' % (b / 1048576.0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--pairs', default=','.join(PAIRS))
+    ap.add_argument('--tools', default='modemfw,bsdiff,xdelta3,zstd')
+    ap.add_argument('--modemfw')
+    ap.add_argument('--corpus', default=os.path.join(HERE, 'corpus'))
+    ap.add_argument('--out', default=os.path.join(HERE, 'work'))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    modemfw = a.modemfw or build_modemfw(a.out)
+    tl = tools(modemfw)
+    results = []
+    for pair in a.pairs.split(','):
+        old = os.path.join(a.corpus, pair + '.old')
+        new = os.path.join(a.corpus, pair + '.new')
+        if not os.path.exists(old):
+            sys.exit('%s missing: run bench/delta/fetch-corpus.sh first' % old)
+        for tool in a.tools.split(','):
+            if tool != 'modemfw' and not shutil.which(tl[tool][0]('o', 'n', 'p')[0]):
+                sys.exit('%s not installed (fetch-corpus.sh installs it)' % tool)
+            patch = os.path.join(a.out, '%s.%s.patch' % (pair, tool))
+            res = os.path.join(a.out, '%s.%s.out' % (pair, tool))
+            sys.stderr.write('%s %s: diff ...\n' % (pair, tool))
+            c1, dt, dm = run(tl[tool][0](old, new, patch), a.out)
+            sys.stderr.write('%s %s: apply ...\n' % (pair, tool))
+            c2, at, am = run(tl[tool][1](old, patch, res), a.out) if c1 == 0 else (1, 0, 0)
+            ok = c1 == 0 and c2 == 0 and same(res, new)
+            r = dict(pair=pair, tool=tool, old_size=os.path.getsize(old), new_size=os.path.getsize(new),
+                     patch=os.path.getsize(patch) if c1 == 0 else None, diff_s=dt, diff_rss=dm,
+                     apply_s=at, apply_rss=am, ok=ok)
+            results.append(r)
+            sys.stderr.write('  %s\n' % json.dumps(r))
+            if os.path.exists(res):
+                os.unlink(res)
+    meta = dict(date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), cpus=os.cpu_count(),
+                machine=platform.machine(), load=os.getloadavg())
+    with open(os.path.join(a.out, 'results.json'), 'w') as f:
+        json.dump(dict(meta=meta, results=results), f, indent=1)
+
+    # markdown: one table for all, then ratios of modemfw against bsdiff
+    lines = ['| Pair | Tool | Patch (B) | % of new | Diff s | Diff peak MiB | Apply s | Apply peak MiB | Apply MB/s | OK |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+    for r in results:
+        pct = 100.0 * r['patch'] / r['new_size'] if r['patch'] is not None and r['new_size'] else 0
+        rate = r['new_size'] / r['apply_s'] / 1e6 if r['apply_s'] else 0
+        lines.append('| %s | %s | %s | %.2f | %.2f | %s | %.2f | %s | %.0f | %s |' % (
+            r['pair'], r['tool'], r['patch'], pct, r['diff_s'], mib(r['diff_rss']), r['apply_s'],
+            mib(r['apply_rss']), rate, 'yes' if r['ok'] else 'NO'))
+    lines += ['', '| Pair | Patch vs bsdiff (≤ 0.90) | Diff time vs bsdiff (≤ 0.20) | Diff memory vs bsdiff (≤ 0.50) | Apply peak MiB (≤ 16) | Apply MB/s (≥ 150) |',
+              '|---|---:|---:|---:|---:|---:|']
+    by = {(r['pair'], r['tool']): r for r in results}
+    for pair in a.pairs.split(','):
+        m, b = by.get((pair, 'modemfw')), by.get((pair, 'bsdiff'))
+        if not m or not b or not m['patch'] or not b['patch']:
+            continue
+        def mark(v, lim, le=True):
+            good = v <= lim if le else v >= lim
+            return '%.3f %s' % (v, 'met' if good else '**not met**') if lim < 10 else \
+                '%.1f %s' % (v, 'met' if good else '**not met**')
+        rate = m['new_size'] / m['apply_s'] / 1e6 if m['apply_s'] else 0
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            pair, mark(m['patch'] / b['patch'], 0.90), mark(m['diff_s'] / b['diff_s'], 0.20),
+            mark(m['diff_rss'] / b['diff_rss'], 0.50), mark(m['apply_rss'] / 1048576.0, 16),
+            mark(rate, 150, le=False)))
+    lines += ['', 'Run: %s, %d CPUs (%s), load average at the end %.1f / %.1f / %.1f.' % (
+        meta['date'], meta['cpus'], meta['machine'], *meta['load'])]
+    md = '\n'.join(lines) + '\n'
+    with open(os.path.join(a.out, 'results.md'), 'w') as f:
+        f.write(md)
+    sys.stdout.write(md)
+    return 0 if all(r['ok'] for r in results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
