@@ -596,12 +596,13 @@ static int cmd_program(struct prog *p, const struct mfw_fh_elem *e)
 
 /* Stream num sectors device->host; calls back per batch for the digest too. */
 static int read_range(struct prog *p, const struct addr *a, struct emu_nand_cursor *c,
-		      bool send, EVP_MD_CTX *md)
+		      bool send, EVP_MD_CTX *md, uint64_t *sent)
 {
 	struct emu_store *st = p->st;
 	uint64_t left = a->num, lin = a->start;
 	int r = 0;
 
+	*sent = 0;
 	while (left) {
 		uint64_t pages = left > IO_CHUNK / st->sector ? IO_CHUNK / st->sector : left;
 		size_t fill = 0;
@@ -631,6 +632,7 @@ static int read_range(struct prog *p, const struct addr *a, struct emu_nand_curs
 			r = emu_link_write(p->l, p->io, fill);
 			if (r < 0)
 				return r;
+			*sent += fill;
 		}
 		left -= fill / st->sector;
 	}
@@ -661,6 +663,7 @@ static int cmd_read(struct prog *p, const struct mfw_fh_elem *e)
 	struct emu_nand_cursor c;
 	struct addr a;
 	char err[512];
+	uint64_t sent = 0;
 	int r;
 
 	r = prepare_read(p, e, &a, &c, err, sizeof(err));
@@ -672,10 +675,20 @@ static int cmd_read(struct prog *p, const struct mfw_fh_elem *e)
 		a.num);
 	r = send_response(p, true, 1, NULL, 0);
 	if (r == 0)
-		r = read_range(p, &a, &c, true, NULL);
+		r = read_range(p, &a, &c, true, NULL, &sent);
 	if (r == MFW_E_IO || r == MFW_E_RANGE) {
-		/* the host still counts on a final response */
-		r = send_log(p, "ERROR: read failed: %s", mfw_strerror(r));
+		/* the host counts on every byte it asked for, then on a final response */
+		int err = r;
+		uint64_t left = a.num * p->st->sector - sent;
+
+		memset(p->io, 0, IO_CHUNK);
+		for (r = 0; r == 0 && left;) {
+			size_t n = left > IO_CHUNK ? IO_CHUNK : (size_t)left;
+			r = emu_link_write(p->l, p->io, n);
+			left -= n;
+		}
+		if (r == 0)
+			r = send_log(p, "ERROR: read failed: %s", mfw_strerror(err));
 		return r < 0 ? r : send_response(p, false, 0, NULL, 0);
 	}
 	if (r < 0)
@@ -690,6 +703,7 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 	char hex[65];
 	struct addr a;
 	char err[512];
+	uint64_t sent;
 	unsigned mdlen = 0;
 	EVP_MD_CTX *ctx;
 	int r;
@@ -704,7 +718,7 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 		return MFW_E_NOMEM;
 	r = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : MFW_E_IO;
 	if (r == 0)
-		r = read_range(p, &a, &c, false, ctx);
+		r = read_range(p, &a, &c, false, ctx, &sent);
 	if (r == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		r = MFW_E_IO;
 	EVP_MD_CTX_free(ctx);
