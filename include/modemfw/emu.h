@@ -63,7 +63,8 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
  * Serve connections on spec (tcp:HOST:PORT, unix:PATH, pty:LINK) one at a
  * time until the context is cancelled (SIGINT/SIGTERM in the tool). Device
  * state (PBL waiting, programmer running) survives a host disconnect, like a
- * powered module whose USB host tool restarts.
+ * powered module whose USB host tool restarts. Returns 0 once cancelled
+ * (the image flushed), negative when listening or flushing failed.
  */
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec);
 
@@ -82,7 +83,11 @@ enum mfw_emu_state {
 };
 enum mfw_emu_state mfw_emu_state(const struct mfw_emu *emu);
 
-/* Grow a bad block (NAND): persists in IMAGE.badblocks. MFW_E_RANGE, MFW_E_UNSUPPORTED on eMMC. */
+/*
+ * Grow a bad block (NAND): persists in IMAGE.badblocks, its pages read 0x00.
+ * MFW_E_RANGE, MFW_E_UNSUPPORTED on eMMC. Call while no host is served
+ * (the device thread reads the bad-block map without a lock).
+ */
 int mfw_emu_mark_bad(struct mfw_emu *emu, uint32_t block);
 
 /*
