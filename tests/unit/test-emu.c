@@ -1192,6 +1192,51 @@ static void test_faults(void **state)
 	fx_free(f);
 }
 
+/* Hostile input: noise, broken and oversized documents, absurd attributes. The device answers, never dies. */
+static void test_programmer_hostile_input(void **state)
+{
+	struct fixture *f = emmc_device();
+	uint8_t noise[3000];
+	char *big;
+	uint32_t x = 12345;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(noise); i++) {
+		x = x * 1103515245u + 12345u;
+		noise[i] = (uint8_t)(x >> 16);
+		if (noise[i] == '<')
+			noise[i] = ' ';
+	}
+	h_write(f, noise, sizeof(noise));
+	assert_int_equal(fh_cmd(f, "<nop />"), 1);
+	configure(f, "emmc");
+	/* a document above the 64 KiB limit */
+	big = malloc(70 * 1024);
+	memset(big, 'a', 70 * 1024 - 1);
+	big[70 * 1024 - 1] = '\0';
+	memcpy(big, "<?xml version=\"1.0\" ?><data><nop x=\"", 36);
+	h_write(f, big, strlen(big));
+	f->loglen = 0;
+	assert_int_equal(fh_response(f, NULL), 0);
+	free(big);
+	h_write(f, "\"/></data>", 10);
+	assert_int_equal(fh_cmd(f, "<nop />"), 1);
+	/* numbers that overflow, expressions that do not parse, ranges past the end */
+	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"99999999999999999999999\" start_sector=\"0\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" start_sector=\"NUM_DISK_SECTORS-99999999999.\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" start_sector=\"system(rm)\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"18446744073709551615\" start_sector=\"1\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"18446744073709551615\" filename=\"DISK\" size_in_bytes=\"4\" start_sector=\"1\" value=\"1\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"0\" filename=\"DISK\" size_in_bytes=\"4\" start_sector=\"1\" value=\"CRC32(8388000,999999999)\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<patch SECTOR_SIZE_IN_BYTES=\"512\" byte_offset=\"0\" filename=\"DISK\" size_in_bytes=\"9\" start_sector=\"1\" value=\"1\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<configure MaxPayloadSizeToTargetInBytes=\"-1\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<power value=\"explode\"/>"), 0);
+	assert_int_equal(fh_cmd(f, "<data><nop/></data>"), 0);
+	assert_int_equal(fh_cmd(f, ""), 0);
+	assert_int_equal(fh_cmd(f, "<nop />"), 1);
+	fx_free(f);
+}
+
 /* --------------------------------------------------------------- factory */
 
 static void test_factory_nand(void **state)
@@ -1295,6 +1340,7 @@ int main(void)
 		cmocka_unit_test(test_nand_sparse_erased),
 		cmocka_unit_test(test_nand_label_from_mibib),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_programmer_hostile_input),
 		cmocka_unit_test(test_factory_nand),
 		cmocka_unit_test(test_factory_emmc),
 	};
