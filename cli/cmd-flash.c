@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		"      --restart           ignore the journal of an interrupted run; skip nothing\n"
 		"      --journal-dir DIR   where journals live (default $XDG_STATE_HOME/modemfw/flash)\n"
 		"      --no-reconnect      do not wait for a disconnected device to come back\n"
+		"      --no-backup         do not back up efs2/modemst*/fsg/fsc/persist first (not recommended)\n"
+		"      --backup-dir DIR    where backups go (default $XDG_DATA_HOME/modemfw/backups)\n"
 		"\n"
 		"Exit codes: see docs/cli.md.\n");
 }
@@ -50,20 +52,20 @@ static int parse_verify(const char *s, enum mfw_verify_mode *out)
 static void print_summary(struct cli *cli, const char *package, const char *port,
 			  const struct mfw_flash_summary *s)
 {
-	char b[32], j1[1024], j2[256], j3[600];
+	char b[32], j1[1024], j2[256], j3[600], j4[1100];
 	if (cli->json) {
 		cli_json_event(cli, "summary",
 			       "\"package\":%s,\"port\":%s,\"storage\":\"%s\",\"manifest\":%s,"
 			       "\"programs\":%u,\"erases\":%u,\"patches\":%u,\"skipped\":%u,"
 			       "\"bytes\":%llu,\"verified\":%u,\"verify\":\"%s\",\"seconds\":%.3f,"
 			       "\"programmer_uploaded\":%s,\"units\":%u,\"units_skipped\":%u,"
-			       "\"recoveries\":%u,\"device\":\"%s\"",
+			       "\"recoveries\":%u,\"device\":\"%s\",\"backup\":%s",
 			       cli_json_str(j1, sizeof(j1), package), cli_json_str(j2, sizeof(j2), port),
 			       s->storage, cli_json_str(j3, sizeof(j3), s->manifest_note), s->programs,
 			       s->erases, s->patches, s->skipped, (unsigned long long)s->bytes,
 			       s->verified, s->verify_method ? s->verify_method : "none", s->seconds,
 			       s->programmer_uploaded ? "true" : "false", s->units, s->units_skipped,
-			       s->recoveries, s->device_key);
+			       s->recoveries, s->device_key, cli_json_str(j4, sizeof(j4), s->backup));
 		return;
 	}
 	printf("flashed %s into %s (%s)\n", package, port, s->storage);
@@ -80,6 +82,8 @@ static void print_summary(struct cli *cli, const char *package, const char *port
 		       s->units_skipped, s->units);
 	if (s->recoveries)
 		printf("  recovered from %u disconnect%s\n", s->recoveries, s->recoveries > 1 ? "s" : "");
+	if (s->backup[0])
+		printf("  backup: %s\n", s->backup);
 	if (s->journal[0])
 		printf("  journal: %s\n", s->journal);
 	printf("  device time: %.1f s (%s/s)\n", s->seconds,
@@ -102,6 +106,8 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		{ "restart", no_argument, NULL, 'r' },
 		{ "journal-dir", required_argument, NULL, 'J' },
 		{ "no-reconnect", no_argument, NULL, 'n' },
+		{ "no-backup", no_argument, NULL, 'B' },
+		{ "backup-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -113,7 +119,9 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	const char *spec = "auto";
 	const char *journal_dir = NULL;
 	char default_journal[1024];
-	bool reconnect = true;
+	bool reconnect = true, backup = true;
+	const char *backup_dir = NULL;
+	char default_backup[1024];
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
@@ -177,6 +185,12 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		case 'n':
 			reconnect = false;
 			break;
+		case 'B':
+			backup = false;
+			break;
+		case 'D':
+			backup_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -201,6 +215,24 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		journal_dir = default_journal;
 	}
 	o.journal_dir = journal_dir;
+	if (!backup_dir) {
+		const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+		if (xdg && xdg[0] == '/')
+			snprintf(default_backup, sizeof(default_backup), "%s/modemfw/backups", xdg);
+		else
+			snprintf(default_backup, sizeof(default_backup), "%s/.local/share/modemfw/backups",
+				 home && home[0] ? home : "/tmp");
+		backup_dir = default_backup;
+	}
+	/*
+	 * --no-backup skips making one; --allow-protected still looks for an
+	 * earlier verified backup there.
+	 */
+	o.backup_dir = backup_dir;
+	o.no_backup = !backup;
+	if (!backup)
+		fprintf(stderr, "warning: --no-backup: the module's identity and calibration "
+				"partitions will not be backed up before flashing\n");
 
 	r = mfw_package_probe(cli->ctx, o.package, o.pick, o.rawprogram, &info);
 	if (r < 0)

@@ -65,6 +65,14 @@ struct mfw_flash_opts {
 	const char *journal_dir;
 	bool restart;
 	/*
+	 * Backups: before anything is erased, the protected partitions are
+	 * backed up into backup_dir/<device>/<time>/ and proven; NULL = no
+	 * backup (--no-backup). Also where --allow-protected looks for a
+	 * verified backup of the device.
+	 */
+	const char *backup_dir;
+	bool no_backup;                 /* do not make one (backup_dir is still searched) */
+	/*
 	 * After the device disconnects (unplug, reset, power cut), get a new
 	 * transport to it: close *t, wait (bounded) for the device to come
 	 * back, open it and store it in *t. NULL = no automatic recovery.
@@ -89,6 +97,7 @@ struct mfw_flash_summary {
 	unsigned recoveries;       /* reconnects after a disconnect */
 	char device_key[64];       /* serial-hwid from Sahara, or "unknown" */
 	char journal[1024];        /* journal file, "" when none */
+	char backup[1024];         /* backup made before writing, "" when none */
 	const char *verify_method; /* "digest", "readback", "none" */
 	uint64_t bytes;            /* bytes programmed */
 	double seconds;            /* device phase */

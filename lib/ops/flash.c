@@ -5,6 +5,8 @@
 #include "ops/plan.h"
 #include "ops/sparse_map.h"
 #include "ops/journal.h"
+#include "ops/conn.h"
+#include "ops/backup.h"
 #include "core/core.h"
 #include "proto/expr.h"
 #include "qcom/edl.h"
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DEFAULT_PAYLOAD (1024u * 1024u)
 /* A file patched in memory (MIBIB, GPT) is small; anything larger is refused. */
@@ -58,12 +61,10 @@ struct flash_run {
 	size_t *step_unit;       /* plan step -> unit index (SIZE_MAX for patches) */
 	struct mfw_journal journal;
 	bool have_journal;
-	bool identity_known;
-	char device_key[64];
+	struct mfw_conn conn;
 	char package_hash[65];
 	const struct mfw_flash_opts *o;
 	struct mfw_plan plan;
-	struct mfw_fh_session fh;
 	struct lun_geo lun[MFW_PKG_MAX_LUNS];
 	struct mfw_flash_summary *sum;
 	bool use_digest;
@@ -267,7 +268,7 @@ static int run_sparse_segment(struct flash_run *fr, struct mfw_step *s, struct m
 	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
 	if (r < 0)
 		goto out_free_attrs;
-	r = mfw_fh_program(&fr->fh, a2, n2, len, prog_fill, &ps, name);
+	r = mfw_fh_program(&fr->conn.fh, a2, n2, len, prog_fill, &ps, name);
 	if (r < 0) {
 		mfw_hash_free(&ps.sha);
 		goto out_free_attrs;
@@ -368,7 +369,7 @@ static int run_program(struct flash_run *fr, struct mfw_step *s)
 		goto out_close_file;
 	mfw_dbg(fr->ctx, "program '%s' from %s: %llu sectors at %s", name, s->file,
 		(unsigned long long)sectors, e->start_sector);
-	r = mfw_fh_program(&fr->fh, attrs, nattr, bytes, prog_fill, &ps, name);
+	r = mfw_fh_program(&fr->conn.fh, attrs, nattr, bytes, prog_fill, &ps, name);
 	if (r < 0) {
 		mfw_hash_free(&ps.sha);
 		goto out_close_file;
@@ -407,7 +408,7 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 
 	if (fr->use_digest) {
 		mfw_progress(fr->ctx, "verify", name, 0, bytes);
-		r = mfw_fh_sha256(&fr->fh, attrs, nattr, got);
+		r = mfw_fh_sha256(&fr->conn.fh, attrs, nattr, got);
 		if (r < 0)
 			return r;
 		mfw_progress(fr->ctx, "verify", name, bytes, bytes);
@@ -416,7 +417,7 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 		r = mfw_hash_init(&rb.sha, MFW_HASH_SHA256);
 		if (r < 0)
 			return r;
-		r = mfw_fh_read(&fr->fh, attrs, nattr, bytes, readback_sink, &rb, name);
+		r = mfw_fh_read(&fr->conn.fh, attrs, nattr, bytes, readback_sink, &rb, name);
 		if (r < 0) {
 			mfw_hash_free(&rb.sha);
 			return r;
@@ -442,52 +443,17 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 /* ---- device phases ---- */
 static int open_session(struct flash_run *fr)
 {
-	struct mfw_edl edl;
-	int r;
-
-	mfw_fh_session_free(&fr->fh);
-	mfw_edl_init(&edl, fr->ctx, fr->t);
-	r = mfw_edl_connect(&edl);
-	if (r < 0)
-		return r;
-	/*
-	 * Identity for the journal: Sahara command mode works only before a
-	 * programmer runs. A running programmer keeps the identity of the run
-	 * that started it (same process) or leaves it unknown.
-	 */
-	if (edl.hello_pending) {
-		struct mfw_edl_identity id;
-		r = mfw_edl_identify(&edl, &id);
-		if (r < 0)
-			return r;
-		if (id.have_serial || id.have_hw_id) {
-			snprintf(fr->device_key, sizeof(fr->device_key), "%08x-%016llx", id.serial,
-				 (unsigned long long)id.hw_id);
-			fr->identity_known = true;
-		}
-	}
-	fr->sum->programmer_uploaded = !edl.firehose_running;
-	r = mfw_edl_load_programmer(&edl, fr->plan.programmer, fr->plan.programmer_len,
-				    fr->plan.layout.programmer);
-	if (r < 0)
-		return r;
-	r = mfw_fh_session_init(&fr->fh, fr->ctx, fr->t, edl.rx, edl.rx_len);
-	if (r < 0)
-		return r;
-	if (fr->o->stall_ms > 0)
-		fr->fh.stall_ms = fr->o->stall_ms;
-	/* start-up logs carry the supported functions; a running programmer repeats them on <nop/> */
-	r = mfw_fh_drain(&fr->fh, MFW_FH_QUIET_MS, mfw_deadline_in(MFW_FH_STARTUP_DRAIN_MS));
-	if (r < 0)
-		return r;
-	if (edl.firehose_running && !fr->fh.funcs.complete) {
-		r = mfw_fh_nop(&fr->fh);
-		if (r < 0)
-			return r;
-		mfw_fh_drain(&fr->fh, MFW_FH_QUIET_MS, mfw_deadline_in(1000));
-	}
-	return mfw_fh_configure(&fr->fh, fr->plan.nand ? "nand" : "emmc",
-				fr->o->max_payload ? fr->o->max_payload : DEFAULT_PAYLOAD);
+	struct mfw_conn_opts co = {
+		.programmer = fr->plan.programmer,
+		.programmer_len = fr->plan.programmer_len,
+		.programmer_name = fr->plan.layout.programmer,
+		.memory = fr->plan.nand ? "nand" : "emmc",
+		.max_payload = fr->o->max_payload,
+		.stall_ms = fr->o->stall_ms,
+	};
+	int r = mfw_conn_open(&fr->conn, fr->ctx, fr->t, &co);
+	fr->sum->programmer_uploaded = fr->conn.programmer_uploaded;
+	return r;
 }
 
 static bool lun_used(const struct mfw_plan *p, unsigned lun)
@@ -506,7 +472,7 @@ static int check_geometry(struct flash_run *fr)
 		int r;
 		if (!lun_used(&fr->plan, lun))
 			continue;
-		r = mfw_fh_storage_info(&fr->fh, lun, &g->si);
+		r = mfw_fh_storage_info(&fr->conn.fh, lun, &g->si);
 		if (r < 0)
 			return r;
 		g->known = true;
@@ -719,7 +685,7 @@ static int plan_skips(struct flash_run *fr)
 		u->digest_known = true;
 		vouched = fr->have_journal && mfw_journal_has(&fr->journal, u->index, u->label, u->digest);
 		if (!fr->use_digest) {
-			u->done = vouched && fr->identity_known;
+			u->done = vouched && fr->conn.identity_known;
 		} else if (fr->plan.nand && !vouched) {
 			u->done = false; /* the digest cannot prove the partition's tail */
 		} else {
@@ -735,7 +701,7 @@ static int plan_skips(struct flash_run *fr)
 				if (r < 0)
 					return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
 				/* a NAK (range unreadable, bad block) just means "not proven" */
-				if (mfw_fh_sha256(&fr->fh, attrs, nattr, dev) < 0 ||
+				if (mfw_fh_sha256(&fr->conn.fh, attrs, nattr, dev) < 0 ||
 				    memcmp(local[i], dev, 32))
 					device_match = false;
 				mfw_ctx_clear_detail(fr->ctx);
@@ -799,7 +765,7 @@ static int run_steps(struct flash_run *fr)
 		switch (s->kind) {
 		case MFW_STEP_ERASE:
 			mfw_progress(fr->ctx, "erase", name, 0, 1);
-			r = mfw_fh_erase(&fr->fh, s->e->attrs, s->e->nattr, name);
+			r = mfw_fh_erase(&fr->conn.fh, s->e->attrs, s->e->nattr, name);
 			if (r == 0) {
 				fr->sum->erases++;
 				mfw_progress(fr->ctx, "erase", name, 1, 1);
@@ -813,7 +779,7 @@ static int run_steps(struct flash_run *fr)
 				r = unit_completed(fr, u);
 			break;
 		case MFW_STEP_PATCH:
-			r = mfw_fh_patch(&fr->fh, s->e->attrs, s->e->nattr);
+			r = mfw_fh_patch(&fr->conn.fh, s->e->attrs, s->e->nattr);
 			if (r == 0)
 				fr->sum->patches++;
 			break;
@@ -842,7 +808,7 @@ static void reset_unfinished_units(struct flash_run *fr)
 
 static void choose_verify(struct flash_run *fr)
 {
-	bool digest = mfw_fh_funcs_has(&fr->fh.funcs, "getsha256digest");
+	bool digest = mfw_fh_funcs_has(&fr->conn.fh.funcs, "getsha256digest");
 	fr->use_digest = fr->use_readback = false;
 	switch (fr->o->verify) {
 	case MFW_VERIFY_NONE:
@@ -909,7 +875,7 @@ static int open_journal(struct flash_run *fr)
 	if (!fr->o->journal_dir || fr->have_journal)
 		return 0;
 	r = mfw_journal_open(fr->ctx, &fr->journal, fr->o->journal_dir,
-			     fr->identity_known ? fr->device_key : "unknown", fr->package_hash,
+			     fr->conn.identity_known ? fr->conn.device_key : "unknown", fr->package_hash,
 			     fr->o->restart);
 	if (r < 0)
 		return r;
@@ -919,6 +885,78 @@ static int open_journal(struct flash_run *fr)
 		mfw_notice(fr->ctx, "journal %s: %zu partitions done in an earlier run%s",
 			   fr->journal.path, fr->journal.nunits,
 			   fr->journal.complete ? " (it completed)" : "");
+	return 0;
+}
+
+static bool plan_writes(const struct flash_run *fr)
+{
+	for (size_t k = 0; k < fr->nunits; k++)
+		if (!fr->units[k].done)
+			return true;
+	return false;
+}
+
+/*
+ * Promise 2: before anything destructive, the device's identity and
+ * calibration partitions are backed up and the backup is proven. A failed
+ * backup stops the flash before the first erase.
+ */
+static int backup_before_writing(struct flash_run *fr)
+{
+	struct mfw_dev_layout *l;
+	struct mfw_backup_summary bs;
+	char dir[1100], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int r;
+
+	if (!fr->o->backup_dir || fr->o->no_backup || !plan_writes(fr))
+		return 0;
+	l = malloc(sizeof(*l));
+	if (!l)
+		return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
+	snprintf(dir, sizeof(dir), "%s/%s/%s", fr->o->backup_dir, fr->conn.device_key, when);
+	r = mfw_dev_layout_read(&fr->conn, l);
+	if (r == 0)
+		r = mfw_backup_session(&fr->conn, l, dir, &bs);
+	free(l);
+	if (r < 0)
+		return mfw_fail_keep(fr->ctx, r, "backup before flashing failed; nothing was erased");
+	snprintf(fr->sum->backup, sizeof(fr->sum->backup), "%s", bs.dir);
+	mfw_notice(fr->ctx, "backed up %s (%.1f MiB, proven by %s) to %s", bs.labels,
+		   (double)bs.bytes / 1048576.0, bs.method, bs.dir);
+	return 0;
+}
+
+/* An allowed protected label also needs a verified backup of this very device. */
+static int check_protected(struct flash_run *fr)
+{
+	for (size_t i = 0; i < fr->o->n_allow_protected; i++) {
+		const char *label = fr->o->allow_protected[i];
+		char found[1400];
+		bool used = false;
+		for (size_t k = 0; k < fr->plan.nsteps; k++)
+			if (fr->plan.steps[k].e->label && !strcasecmp(fr->plan.steps[k].e->label, label))
+				used = true;
+		if (!used)
+			continue;
+		if (!fr->conn.identity_known)
+			return mfw_fail(fr->ctx, MFW_E_PROTECTED,
+					"'%s' is protected and this device's identity is unknown (a "
+					"programmer was already running), so no backup can be proven to "
+					"be its own; power-cycle the module and try again; nothing was "
+					"erased", label);
+		if (!fr->o->backup_dir ||
+		    mfw_backup_find(fr->ctx, fr->o->backup_dir, fr->conn.device_key, label, found,
+				    sizeof(found)) < 0)
+			return mfw_fail(fr->ctx, MFW_E_PROTECTED,
+					"'%s' may only be written with a verified backup of this device "
+					"(%s), and there is none (--no-backup?); nothing was erased",
+					label, fr->conn.device_key);
+		mfw_notice(fr->ctx, "'%s' will be overwritten; its verified backup is %s", label, found);
+	}
 	return 0;
 }
 
@@ -959,7 +997,6 @@ int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_fla
 	int r;
 
 	memset(sum, 0, sizeof(*sum));
-	snprintf(fr.device_key, sizeof(fr.device_key), "unknown");
 	if (!o->package)
 		return mfw_fail(ctx, MFW_E_INVAL, "no package given");
 	r = mfw_plan_build(ctx, o, &fr.plan);
@@ -986,13 +1023,17 @@ int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_fla
 	}
 	if (r < 0)
 		goto out_free_session;
-	snprintf(sum->device_key, sizeof(sum->device_key), "%s", fr.device_key);
+	snprintf(sum->device_key, sizeof(sum->device_key), "%s", fr.conn.device_key);
 	choose_verify(&fr);
 	r = open_journal(&fr);
 	if (r == 0)
 		r = build_units(&fr);
 	if (r == 0 && !o->restart)
 		r = plan_skips(&fr);
+	if (r == 0)
+		r = backup_before_writing(&fr);
+	if (r == 0)
+		r = check_protected(&fr);
 	if (r < 0)
 		goto out_free_session;
 	for (;;) {
@@ -1012,7 +1053,7 @@ int mfw_flash(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mfw_fla
 			goto out_free_session;
 	}
 	if (!o->no_reset) {
-		r = mfw_fh_power(&fr.fh, "reset", RESET_DELAY_S);
+		r = mfw_fh_power(&fr.conn.fh, "reset", RESET_DELAY_S);
 		if (r < 0)
 			goto out_free_session;
 	}
@@ -1022,7 +1063,7 @@ out_free_session:
 		mfw_journal_close(&fr.journal);
 	free(fr.units);
 	free(fr.step_unit);
-	mfw_fh_session_free(&fr.fh);
+	mfw_conn_close(&fr.conn);
 out_free_plan:
 	mfw_plan_free(&fr.plan);
 	return r;

@@ -9,7 +9,6 @@
 . "$SRCDIR/tests/integration/lib.sh"
 PKG=$(gen_pkg nand small)
 img="$WORK/nand.img"
-export XDG_STATE_HOME="$WORK/state"
 
 start_emu "$img" tcp:127.0.0.1:0 --storage nand --serial 0x1234abcd
 "$MODEMFW" info -p "$EMU_SPEC" >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "info failed"; }

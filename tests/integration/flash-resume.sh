@@ -11,7 +11,6 @@
 . "$SRCDIR/tests/integration/lib.sh"
 PKG=$(gen_pkg nand demo)
 img="$WORK/nand.img"
-export XDG_STATE_HOME="$WORK/state"
 STALL=3
 
 # --- 1. stall, then resume

@@ -7,6 +7,8 @@ set -eu
 : "${SRCDIR:?}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mfw-it.XXXXXX")
 EMU_PID=""
+# journals and backups of this scenario stay in its private directory
+export XDG_STATE_HOME="$WORK/state" XDG_DATA_HOME="$WORK/data"
 cleanup() {
 	if [ -n "$EMU_PID" ]; then kill -KILL "$EMU_PID" 2>/dev/null || true; fi
 	rm -rf "$WORK"
