@@ -278,10 +278,10 @@ static void run_session(struct mfw_emu *emu, struct mfw_transport *t, struct mfw
 		r = emu_pbl_run(&l, end);
 		if (r < 0 || *end == EMU_END_RESET ||
 		    atomic_load(&emu->state) != EMU_ST_PROGRAMMER)
-			goto out;
+			goto end_session;
 	}
 	r = emu_programmer_run(&l, end);
-out:
+end_session:
 	if (r == MFW_E_CANCELLED)
 		*end = EMU_END_STOP;
 	if (emu->unplugged) {

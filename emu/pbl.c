@@ -422,7 +422,7 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 		atomic_store(&emu->state, EMU_ST_PBL);
 		r = send_hello(&p, MFW_SAHARA_MODE_IMAGE_TX_PENDING);
 		if (r < 0)
-			goto out;
+			goto out_free_buf;
 	} else {
 		/* past HELLO: a real PBL does not repeat it for a new host (reference §2.7) */
 		mfw_dbg(emu->ctx, "pbl: already past HELLO, waiting silently");
@@ -433,7 +433,7 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 
 		r = read_pkt(&p, &pkt);
 		if (r < 0)
-			goto out;
+			goto out_free_buf;
 		if (r == 0)
 			continue;
 		switch (pkt.cmd) {
@@ -455,7 +455,7 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 			}
 			if (r == 0)
 				r = emu_programmer_start(l);
-			goto out;
+			goto out_free_buf;
 		case MFW_SAHARA_EXECUTE:
 			r = on_exec(&p, &pkt);
 			break;
@@ -483,15 +483,15 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 			r = send_simple(&p, MFW_SAHARA_RESET_RESP);
 			if (r == 0)
 				*end = EMU_END_RESET;
-			goto out;
+			goto out_free_buf;
 		default:
 			r = send_eoi(&p, ST_INVALID_CMD);
 			break;
 		}
 		if (r < 0)
-			goto out;
+			goto out_free_buf;
 	}
-out:
+out_free_buf:
 	free(p.buf);
 	return r;
 }
