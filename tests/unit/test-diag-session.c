@@ -48,6 +48,8 @@ struct fake {
 	int corrupt_after;          /* this answer (1-based) goes out with a bad CRC, then silence */
 	bool edl_vanish;            /* on switch to EDL: close the port instead of echoing */
 	bool nv550_readonly;
+	int delay_item;             /* the answer for this NV item comes delay_ms late */
+	int delay_ms;
 	/* state */
 	bool nv_active[FAKE_NV_ITEMS];
 	uint8_t nv[FAKE_NV_ITEMS][128];
@@ -60,6 +62,7 @@ struct fake {
 	/* observations */
 	int answers;
 	int max_read, max_write;    /* largest EFS chunk asked for / sent */
+	int reads;                  /* EFS READ requests */
 	int hello_ss;
 	int edl_requests;
 	char seen_last[64];
@@ -197,6 +200,7 @@ static int fake_efs(struct fake *f, const uint8_t *q, size_t len)
 			break;
 		}
 		ff = &f->files[f->fds[fd] - 1];
+		f->reads++;
 		if ((int)n > f->max_read)
 			f->max_read = (int)n;
 		if (n > 1024)
@@ -374,6 +378,8 @@ static int fake_nv(struct fake *f, const uint8_t *q, size_t len)
 		}
 	}
 	mfw_put_le16(r + hdr + 128, status);
+	if (f->delay_item && item == f->delay_item)
+		usleep((useconds_t)f->delay_ms * 1000);
 	return fake_send(f, r, rlen);
 }
 
@@ -612,10 +618,12 @@ static void test_efs_get_put(void **state)
 	assert_int_equal(mfw_diag_efs_stat(rig.d, "/nv/cal.bin", &st), 0);
 	assert_int_equal(st.size, 3000);
 	assert_int_equal(st.mode, 0100600);
+	f->reads = 0;
 	assert_int_equal(mfw_diag_efs_get(rig.d, "/nv/cal.bin", 0, &got, &len), 0);
 	assert_int_equal(len, 3000);
 	assert_memory_equal(got, src, 3000);
 	assert_int_equal(f->max_read, 1024);
+	assert_int_equal(f->reads, 3); /* 1024 + 1024 + 952: the short read ends the file */
 	free(got);
 	/* a limit below the size is refused and the fd is closed anyway */
 	assert_int_equal(mfw_diag_efs_get(rig.d, "/nv/cal.bin", 2000, &got, &len), MFW_E_RANGE);
@@ -712,6 +720,29 @@ static void test_crc_drop_then_timeout(void **state)
 	assert_true(mfw_now_ms() - t0 < 3000);
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "no answer to NV_READ of item 550"));
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "1 frames with bad CRC dropped"));
+	rig_stop(&rig);
+	fake_free(f);
+}
+
+/* An answer that comes after its request timed out must not be taken for the next one. */
+static void test_late_answer_skipped(void **state)
+{
+	struct fake *f = fake_new();
+	struct rig rig;
+	uint8_t data[128], want[128];
+	uint64_t unmatched;
+	(void)state;
+	f->delay_item = 550;
+	f->delay_ms = 600;
+	rig_start(&rig, f);
+	mfw_diag_set_timeout(rig.d, 250);
+	assert_int_equal(mfw_diag_nv_read(rig.d, 550, -1, data, NULL), MFW_E_TIMEOUT);
+	mfw_diag_set_timeout(rig.d, 3000);
+	assert_int_equal(mfw_diag_nv_read(rig.d, 10, -1, data, NULL), 0);
+	memset(want, 0x5A, sizeof(want));
+	assert_memory_equal(data, want, 128);
+	mfw_diag_stats(rig.d, NULL, &unmatched, NULL);
+	assert_int_equal(unmatched, 1);
 	rig_stop(&rig);
 	fake_free(f);
 }
@@ -867,6 +898,18 @@ static void test_backup_restore(void **state)
 	assert_non_null(strstr(mfw_ctx_detail(rig.ctx), "changed since the backup"));
 	assert_int_equal(g->answers, 0);
 	rig_stop(&rig);
+
+	/* the .xqcn alone (as QPST users bring it) restores without a manifest */
+	memset(g, 0, sizeof(*g));
+	rig_start(&rig, g);
+	snprintf(path, sizeof(path), "%s/out/backup.xqcn", dir);
+	ro.source = path;
+	ro.no_efs = false;
+	assert_int_equal(mfw_diag_restore_run(rig.ctx, rig.host, &ro, &rs), 0);
+	assert_int_equal(rs.nv_verified, 4);
+	assert_int_equal(rs.efs_verified, 2);
+	assert_true(find_file(g, "/policyman/carrier.xml") >= 0);
+	rig_stop(&rig);
 	fake_free(g);
 	{
 		char cmd[300];
@@ -883,6 +926,7 @@ int main(void)
 		cmocka_unit_test(test_efs_get_put),
 		cmocka_unit_test(test_efs_walk),
 		cmocka_unit_test(test_crc_drop_then_timeout),
+		cmocka_unit_test(test_late_answer_skipped),
 		cmocka_unit_test(test_switch_to_edl),
 		cmocka_unit_test(test_backup_restore),
 	};
