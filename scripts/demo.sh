@@ -13,6 +13,9 @@ cleanup() { [ -n "$EMU_PID" ] && kill -KILL "$EMU_PID" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 mkdir -p "$DEMO"
+# the demo's journal and backups stay with the demo (a fresh virtual modem each time)
+rm -rf "$DEMO/state" "$DEMO/data"
+export XDG_STATE_HOME="$DEMO/state" XDG_DATA_HOME="$DEMO/data"
 echo "== 1/4 generating a sample EC25-like NAND firmware package (real UBI images, our own fake programmer)"
 if [ ! -f "$DEMO/pkg/.done" ]; then
 	rm -rf "$DEMO/pkg"
