@@ -70,9 +70,10 @@ static int backup_diag(struct cli *cli, const char *spec, struct mfw_diag_backup
 		cli_json_event(cli, "backup",
 			       "\"dir\":%s,\"imei\":\"%s\",\"imei2\":\"%s\",\"nv_items\":%u,"
 			       "\"nv_scanned\":%u,\"efs_files\":%u,\"efs_dirs\":%u,\"efs_skipped\":%u,"
-			       "\"efs_bytes\":%" PRIu64 "%s%s%s",
+			       "\"efs_bytes\":%" PRIu64 ",\"efs_unavailable\":%s%s%s%s",
 			       cli_json_str(j1, sizeof(j1), opts->dir), s.imei, s.imei2, s.nv_items,
 			       s.nv_scanned, s.efs_files, s.efs_dirs, s.efs_skipped, s.efs_bytes,
+			       s.efs_unavailable ? "true" : "false",
 			       s.imei_note ? ",\"imei_note\":\"" : "", s.imei_note ? s.imei_note : "",
 			       s.imei_note ? "\"" : "");
 		return 0;
@@ -82,7 +83,9 @@ static int backup_diag(struct cli *cli, const char *spec, struct mfw_diag_backup
 	printf("  IMEI:      %s%s%s\n", s.imei[0] ? s.imei : "(none)", s.imei2[0] ? ", second " : "",
 	       s.imei2);
 	printf("  NV items:  %u of %u scanned\n", s.nv_items, s.nv_scanned);
-	if (!opts->no_efs)
+	if (s.efs_unavailable)
+		printf("  EFS2:      not reachable over DIAG on this firmware (NV items only)\n");
+	else if (!opts->no_efs)
 		printf("  EFS2:      %u files (%s) in %u directories, %u skipped\n", s.efs_files,
 		       cli_bytes(b1, sizeof(b1), (double)s.efs_bytes), s.efs_dirs, s.efs_skipped);
 	printf("  manifest:  %s (every file verified on disk)\n", s.manifest);

@@ -223,6 +223,7 @@ struct mfw_diag_backup_summary {
 	unsigned nv_items, nv_scanned;
 	unsigned efs_files, efs_dirs, efs_skipped;
 	uint64_t efs_bytes;
+	bool efs_unavailable;             /* the device refused EFS2 HELLO: NV items only */
 	char manifest[1024];              /* path of manifest.json */
 };
 

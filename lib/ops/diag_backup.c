@@ -391,6 +391,7 @@ static int write_manifest(struct backup *b)
 	fprintf(f, "  \"imei\": \"%s\",\n  \"imei2\": \"%s\",\n", b->sum->imei, b->sum->imei2);
 	fprintf(f, "  \"nv_scanned\": %u,\n  \"nv_items\": %u,\n", b->sum->nv_scanned,
 		b->sum->nv_items);
+	fprintf(f, "  \"efs_unavailable\": %s,\n", b->sum->efs_unavailable ? "true" : "false");
 	fprintf(f, "  \"efs_files\": %u,\n  \"efs_dirs\": %u,\n  \"efs_skipped\": %u,\n"
 		   "  \"efs_bytes\": %" PRIu64 ",\n",
 		b->sum->efs_files, b->sum->efs_dirs, b->sum->efs_skipped, b->sum->efs_bytes);
@@ -466,9 +467,17 @@ int mfw_diag_backup_run(struct mfw_ctx *ctx, struct mfw_transport *t,
 	backup_imei(&b);
 	if (!opts->no_efs) {
 		r = mfw_diag_efs_hello(b.d);
-		if (r == 0)
+		if (r < 0 && !fatal(r)) {
+			/* NV items alone are still worth keeping: say so and go on */
+			mfw_warn(ctx, "EFS2 is not reachable over DIAG (%s); the backup holds NV items only",
+				 mfw_ctx_detail(ctx));
+			mfw_ctx_clear_detail(ctx);
+			summary->efs_unavailable = true;
+			r = 0;
+		} else if (r == 0) {
 			r = mfw_diag_efs_walk(b.d, opts->efs_root ? opts->efs_root : "/",
 					      opts->efs_max_depth, opts->efs_max_entries, efs_entry, &b);
+		}
 		if (r < 0)
 			goto free_model;
 	}

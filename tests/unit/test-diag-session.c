@@ -44,6 +44,7 @@ struct fake {
 	struct mfw_transport *dev;
 	/* behaviour */
 	bool alt_fs_unknown;        /* answer BAD_CMD to subsystem 0x3E: host must fall back to 0x13 */
+	bool fs_unknown;            /* answer BAD_CMD to both EFS2 subsystems */
 	bool chatty;                /* a log and a message packet before every answer */
 	int corrupt_after;          /* this answer (1-based) goes out with a bad CRC, then silence */
 	bool edl_vanish;            /* on switch to EDL: close the port instead of echoing */
@@ -417,7 +418,7 @@ static int fake_handle(struct fake *f, const uint8_t *q, size_t len)
 		return fake_send(f, q, 4);
 	}
 	if (len >= 4 && q[0] == 0x4B && (q[1] == 0x13 || q[1] == 0x3E)) {
-		if (q[1] == 0x3E && f->alt_fs_unknown) {
+		if ((q[1] == 0x3E && f->alt_fs_unknown) || f->fs_unknown) {
 			r[0] = 0x13;
 			memcpy(r + 1, q, 4);
 			return fake_send(f, r, 5);
@@ -839,6 +840,18 @@ static void test_backup_restore(void **state)
 	/* a second backup into the same directory is refused before anything is written */
 	snprintf(path, sizeof(path), "%s/out", dir);
 	assert_int_equal(mfw_diag_backup_run(rig.ctx, rig.host, &bo, &bs), MFW_E_EXIST);
+	/* no EFS2 over DIAG on this firmware: NV items are still backed up, and it says so */
+	f->fs_unknown = true;
+	snprintf(path, sizeof(path), "%s/nv-only", dir);
+	bo.dir = path;
+	bo.nv_last = 600;
+	assert_int_equal(mfw_diag_backup_run(rig.ctx, rig.host, &bo, &bs), 0);
+	assert_true(bs.efs_unavailable);
+	assert_int_equal(bs.efs_files, 0);
+	assert_int_equal(bs.nv_items, 4);
+	snprintf(path, sizeof(path), "%s/nv-only/manifest.json", dir);
+	assert_true(file_has(path, "\"efs_unavailable\": true"));
+	snprintf(path, sizeof(path), "%s/out", dir);
 	rig_stop(&rig);
 
 	/* restore onto a blank unit: everything but the IMEI without the flag */
