@@ -68,5 +68,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv);
  */
 struct cli_port;
 int cli_diag_port_open(struct cli *cli, const char *spec, struct cli_port *port);
+/* Whole-string unsigned number (0x.. accepted) up to max; no sign. (cli/cmd-diag.c) */
+bool cli_parse_ulong(const char *s, unsigned long max, unsigned long *out);
 
 #endif

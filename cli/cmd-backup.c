@@ -10,7 +10,6 @@
 
 #include <modemfw/diag.h>
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -38,14 +37,6 @@ static void backup_usage(FILE *f)
 		"      --efs-max-file BYTES skip EFS files larger than this (default 4 MiB)\n"
 		"      --timeout MS         per-answer deadline (default 5000)\n",
 		MFW_DIAG_NV_SCAN_DEFAULT);
-}
-
-static bool parse_ul(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	*out = strtoul(s, &end, 0);
-	return !errno && end != s && !*end && *out <= max && s[0] != '-';
 }
 
 static int backup_diag(struct cli *cli, const char *spec, struct mfw_diag_backup_opts *opts)
@@ -138,14 +129,14 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case OPT_MAXF:
-			if (!parse_ul(optarg, 256ul << 20, &v) || !v) {
+			if (!cli_parse_ulong(optarg, 256ul << 20, &v) || !v) {
 				fprintf(stderr, "modemfw: --efs-max-file wants 1..268435456 bytes\n");
 				return EXIT_USAGE;
 			}
 			opts.efs_max_file = v;
 			break;
 		case OPT_TIMEOUT:
-			if (!parse_ul(optarg, 600000, &v) || !v) {
+			if (!cli_parse_ulong(optarg, 600000, &v) || !v) {
 				fprintf(stderr, "modemfw: --timeout wants 1..600000 ms\n");
 				return EXIT_USAGE;
 			}

@@ -80,7 +80,7 @@ static int parse_hex(const char *s, uint8_t *out, size_t cap)
 	return hi < 0 ? (int)n : -1;
 }
 
-static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+bool cli_parse_ulong(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
 	errno = 0;
@@ -155,7 +155,7 @@ static int do_nv_read(struct cli *cli, struct mfw_diag *d, const char *arg, int 
 	uint16_t status;
 	int r;
 
-	if (!parse_uint(arg, 0xFFFF, &item)) {
+	if (!cli_parse_ulong(arg, 0xFFFF, &item)) {
 		fprintf(stderr, "modemfw: NV item '%s' is not a number 0..65535\n", arg);
 		return EXIT_USAGE;
 	}
@@ -184,7 +184,7 @@ static int do_nv_write(struct cli *cli, struct mfw_diag *d, const char *arg, con
 	unsigned long item;
 	int n, r;
 
-	if (!parse_uint(arg, 0xFFFF, &item)) {
+	if (!cli_parse_ulong(arg, 0xFFFF, &item)) {
 		fprintf(stderr, "modemfw: NV item '%s' is not a number 0..65535\n", arg);
 		return EXIT_USAGE;
 	}
@@ -359,14 +359,14 @@ int cmd_diag(struct cli *cli, int argc, char **argv)
 		case OPT_SPC: spc = optarg; break;
 		case OPT_OWN_IMEI: own_imei = true; break;
 		case OPT_INDEX:
-			if (!parse_uint(optarg, 0xFFFF, &v)) {
+			if (!cli_parse_ulong(optarg, 0xFFFF, &v)) {
 				fprintf(stderr, "modemfw: --index wants 0..65535\n");
 				return EXIT_USAGE;
 			}
 			index = (int)v;
 			break;
 		case OPT_TIMEOUT:
-			if (!parse_uint(optarg, 600000, &v) || v == 0) {
+			if (!cli_parse_ulong(optarg, 600000, &v) || v == 0) {
 				fprintf(stderr, "modemfw: --timeout wants 1..600000 ms\n");
 				return EXIT_USAGE;
 			}

@@ -10,7 +10,6 @@
 
 #include <modemfw/diag.h>
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +55,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct cli_port port;
 	const char *spec = NULL;
 	bool diag = false;
-	char *end;
-	long v;
+	unsigned long v;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
@@ -70,9 +68,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case OPT_NO_NV: opts.no_nv = true; break;
 		case OPT_NO_EFS: opts.no_efs = true; break;
 		case OPT_TIMEOUT:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 600000) {
+			if (!cli_parse_ulong(optarg, 600000, &v) || !v) {
 				fprintf(stderr, "modemfw: --timeout wants 1..600000 ms\n");
 				return EXIT_USAGE;
 			}
