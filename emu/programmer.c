@@ -880,6 +880,10 @@ static int handle_doc(struct prog *p, const char *doc, size_t len)
 	const char *tag;
 	int r;
 
+	/* what we announced in MaxXMLSizeInBytes is what we take */
+	if (len > MAX_XML_SIZE)
+		return nak(p, "ERROR: XML of %zu bytes exceeds MaxXMLSizeInBytes %u", len,
+			   MAX_XML_SIZE);
 	mfw_ctx_clear_detail(p->emu->dctx);
 	r = mfw_fh_parse(p->emu->dctx, doc, len, &msg);
 	if (r < 0)

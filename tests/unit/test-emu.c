@@ -354,7 +354,7 @@ static void fh_send(struct fixture *f, const char *fmt, ...)
 /* Send one command, return ACK(1)/NAK(0); logs of this command only in f->logs. */
 static int fh_cmd(struct fixture *f, const char *fmt, ...)
 {
-	char body[2048], doc[2300];
+	char body[8192], doc[8300];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(body, sizeof(body), fmt, ap);
@@ -1221,6 +1221,14 @@ static void test_programmer_hostile_input(void **state)
 	free(big);
 	h_write(f, "\"/></data>", 10);
 	assert_int_equal(fh_cmd(f, "<nop />"), 1);
+	/* a complete document above MaxXMLSizeInBytes (4096) */
+	{
+		char pad[5000];
+		memset(pad, 'b', sizeof(pad) - 1);
+		pad[sizeof(pad) - 1] = '\0';
+		assert_int_equal(fh_cmd(f, "<nop x=\"%s\"/>", pad), 0);
+		assert_non_null(strstr(f->logs, "MaxXMLSizeInBytes"));
+	}
 	/* numbers that overflow, expressions that do not parse, ranges past the end */
 	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"99999999999999999999999\" start_sector=\"0\"/>"), 0);
 	assert_int_equal(fh_cmd(f, "<read SECTOR_SIZE_IN_BYTES=\"512\" num_partition_sectors=\"1\" start_sector=\"NUM_DISK_SECTORS-99999999999.\"/>"), 0);
