@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size N] [--threads N]
- * modemfw delta apply OLD PATCH NEW [--max-size N] [--small]
+ * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2]
  */
 #include "cli.h"
 
@@ -15,7 +15,7 @@ static void delta_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size BYTES] [--threads N]\n"
-		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small]\n"
+		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2]\n"
 		"\n"
 		"diff writes a BSDIFF40 patch (bsdiff 4.3 / bspatch compatible) that turns OLD into NEW.\n"
 		"apply rebuilds NEW from OLD and PATCH with bounded memory; NEW appears only when complete.\n"
@@ -142,18 +142,25 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "max-size", required_argument, NULL, 'm' },
 		{ "small", no_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct mfw_delta_apply_opts o = { 0 };
 	struct mfw_delta_stats st;
+	uint64_t v;
 	double t0;
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:svh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:st:vh", lo, NULL)) != -1) {
 		switch (c) {
+		case 't':
+			if (parse_size(optarg, &v) < 0 || v > 2)
+				goto bad;
+			o.threads = (unsigned)v;
+			break;
 		case 'm':
 			if (parse_size(optarg, &o.max_new_size) < 0)
 				goto bad;

@@ -5,7 +5,8 @@
  * against it (valid ones from modemfw and Debian's bsdiff, and hand-built
  * hostile ones: docs/delta.md lists them). The output goes to a counting writer, so a
  * hostile new size cannot make the harness allocate; the limit keeps each
- * run short. On success the output must be exactly the header's size.
+ * run short. On success the output must be exactly the header's size, and
+ * the single- and two-thread decoders must agree on accept/reject.
  */
 #include <modemfw/modemfw.h>
 #include <stdint.h>
@@ -55,6 +56,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			old_data[i] = (uint8_t)(i * 7 + 3) % 251;
 	}
 	r = mfw_delta_apply_io(ctx, &old, &patch, &out, &opts, NULL);
+	/* the threaded decoder must reach the same verdict and output size */
+	{
+		uint64_t written2 = 0;
+		struct mfw_delta_writer out2 = { count_write, &written2 };
+		struct mfw_delta_apply_opts opts2 = opts;
+		opts2.threads = 2;
+		int r2 = mfw_delta_apply_io(ctx, &old, &patch, &out2, &opts2, NULL);
+		/*
+		 * Both must accept or both reject; the reason may differ, as the
+		 * decoder thread reads ahead and can meet a corrupt bzip2 block
+		 * before the main thread meets a bad control triple.
+		 */
+		if ((r == 0) != (r2 == 0) || (r == 0 && written2 != written))
+			abort();
+		if (r2 != 0 && r2 != MFW_E_FORMAT && r2 != MFW_E_RANGE)
+			abort();
+	}
 	if (r == 0) {
 		if (mfw_delta_probe(ctx, data, size, &new_size) < 0 || written != new_size)
 			abort();

@@ -68,6 +68,12 @@ struct mfw_delta_apply_opts {
 	 * instead of 4, at roughly half the speed). For very small devices.
 	 */
 	bool small_decoder;
+	/*
+	 * 2: decode the diff stream on a second thread (about 1.3x faster);
+	 * the patch reader is then called from both threads at once.
+	 * 0: automatic: 2 for the file and buffer forms, 1 for apply_io().
+	 */
+	unsigned threads;
 };
 
 /*

@@ -41,7 +41,29 @@ struct bzin {
 	uint64_t off; /* next patch byte to feed */
 	uint64_t end; /* end of this stream's region in the patch */
 	const struct mfw_delta_reader *patch;
+	char why[160]; /* what went wrong, for the caller's thread to report */
 	uint8_t in[IN_BUF];
+};
+
+/*
+ * The diff stream carries one byte per output byte and decoding it is
+ * about 80 % of an apply, so with a second thread allowed it is decoded
+ * ahead into a small ring of chunks while the main thread reads old,
+ * adds and writes. The ring adds RING * CHUNK bytes, nothing per input.
+ */
+#define RING 4
+struct ring {
+	pthread_t tid;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct bzin *z;
+	uint8_t *buf[RING];
+	size_t len[RING];
+	unsigned head, tail, count; /* producer fills head, consumer reads tail */
+	size_t pos;                 /* consumer's offset in buf[tail] */
+	bool eof, stop;
+	int err;
 };
 
 struct applier {
@@ -52,6 +74,8 @@ struct applier {
 	struct bzin ctrl;
 	struct bzin diff;
 	struct bzin extra;
+	struct ring ring;
+	bool threaded;
 	uint8_t dbuf[CHUNK];
 	uint8_t obuf[CHUNK];
 };
@@ -101,9 +125,11 @@ static void bzin_close(struct bzin *z)
 
 /*
  * Decode up to len bytes into buf; *got says how many. Stops early only at
- * the stream's end marker; a broken or truncated stream is a format error.
+ * the stream's end marker; a broken or truncated stream is a format error,
+ * described in z->why (this runs on the decoder thread too, which must not
+ * touch the context).
  */
-static int bzin_fill(struct applier *a, struct bzin *z, uint8_t *buf, size_t len, size_t *got)
+static int bzin_fill(struct bzin *z, uint8_t *buf, size_t len, size_t *got)
 {
 	z->s.next_out = (char *)buf;
 	z->s.avail_out = (unsigned)len;
@@ -114,9 +140,11 @@ static int bzin_fill(struct applier *a, struct bzin *z, uint8_t *buf, size_t len
 		if (!z->s.avail_in && z->off < z->end) {
 			size_t n = z->end - z->off < IN_BUF ? (size_t)(z->end - z->off) : IN_BUF;
 			int r = z->patch->read(z->patch->user, z->off, z->in, n);
-			if (r < 0)
-				return mfw_fail_keep(a->ctx, r, "cannot read the patch at byte %llu",
-						     (unsigned long long)z->off);
+			if (r < 0) {
+				snprintf(z->why, sizeof(z->why), "cannot read the patch at byte %llu",
+					 (unsigned long long)z->off);
+				return r;
+			}
 			z->off += n;
 			z->s.next_in = (char *)z->in;
 			z->s.avail_in = (unsigned)n;
@@ -128,10 +156,14 @@ static int bzin_fill(struct applier *a, struct bzin *z, uint8_t *buf, size_t len
 			z->ended = true;
 			break;
 		}
-		if (rc != BZ_OK)
-			return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream is corrupt (bzip2 error %d)", z->name, rc);
-		if (in_before == z->s.avail_in && out_before == z->s.avail_out && z->off >= z->end)
-			return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream is truncated", z->name);
+		if (rc != BZ_OK) {
+			snprintf(z->why, sizeof(z->why), "%s stream is corrupt (bzip2 error %d)", z->name, rc);
+			return MFW_E_FORMAT;
+		}
+		if (in_before == z->s.avail_in && out_before == z->s.avail_out && z->off >= z->end) {
+			snprintf(z->why, sizeof(z->why), "%s stream is truncated", z->name);
+			return MFW_E_FORMAT;
+		}
 	}
 	*got = len - z->s.avail_out;
 	return 0;
@@ -141,9 +173,9 @@ static int bzin_fill(struct applier *a, struct bzin *z, uint8_t *buf, size_t len
 static int bzin_read(struct applier *a, struct bzin *z, uint8_t *buf, size_t len)
 {
 	size_t got;
-	int r = bzin_fill(a, z, buf, len, &got);
+	int r = bzin_fill(z, buf, len, &got);
 	if (r < 0)
-		return r;
+		return mfw_fail_keep(a->ctx, r, "%s", z->why);
 	if (got < len)
 		return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream ends %zu bytes early", z->name, len - got);
 	return 0;
@@ -158,12 +190,179 @@ static int bzin_finish(struct applier *a, struct bzin *z)
 {
 	uint8_t b;
 	size_t got;
-	int r = bzin_fill(a, z, &b, 1, &got);
+	int r = bzin_fill(z, &b, 1, &got);
 	if (r < 0)
-		return r;
+		return mfw_fail_keep(a->ctx, r, "%s", z->why);
 	if (got)
 		return mfw_fail(a->ctx, MFW_E_FORMAT, "%s stream has data after the end of the new file",
 				z->name);
+	return 0;
+}
+
+static void *ring_producer(void *arg)
+{
+	struct ring *g = arg;
+
+	for (;;) {
+		unsigned slot;
+		size_t got = 0;
+		int r;
+
+		pthread_mutex_lock(&g->mu);
+		while (g->count == RING && !g->stop)
+			pthread_cond_wait(&g->cv, &g->mu);
+		if (g->stop) {
+			pthread_mutex_unlock(&g->mu);
+			return NULL;
+		}
+		slot = g->head;
+		pthread_mutex_unlock(&g->mu);
+
+		r = bzin_fill(g->z, g->buf[slot], CHUNK, &got);
+
+		pthread_mutex_lock(&g->mu);
+		if (r < 0) {
+			g->err = r;
+		} else {
+			if (got) {
+				g->len[slot] = got;
+				g->head = (g->head + 1) % RING;
+				g->count++;
+			}
+			if (got < CHUNK)
+				g->eof = true; /* bzin_fill stops short only at the end marker */
+		}
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		if (r < 0 || got < CHUNK)
+			return NULL;
+	}
+}
+
+static int ring_start(struct applier *a)
+{
+	struct ring *g = &a->ring;
+
+	g->z = &a->diff;
+	for (int i = 0; i < RING; i++) {
+		g->buf[i] = mfw_delta_malloc(&a->mem, CHUNK);
+		if (!g->buf[i])
+			return mfw_fail(a->ctx, MFW_E_NOMEM, "out of memory for the decode ring");
+	}
+	if (pthread_mutex_init(&g->mu, NULL))
+		return mfw_fail(a->ctx, MFW_E_NOMEM, "cannot create a mutex");
+	if (pthread_cond_init(&g->cv, NULL)) {
+		pthread_mutex_destroy(&g->mu);
+		return mfw_fail(a->ctx, MFW_E_NOMEM, "cannot create a condition variable");
+	}
+	if (pthread_create(&g->tid, NULL, ring_producer, g)) {
+		pthread_cond_destroy(&g->cv);
+		pthread_mutex_destroy(&g->mu);
+		return mfw_fail(a->ctx, MFW_E_NOMEM, "cannot start the decoder thread");
+	}
+	g->started = true;
+	return 0;
+}
+
+static void ring_stop(struct applier *a)
+{
+	struct ring *g = &a->ring;
+
+	if (g->started) {
+		pthread_mutex_lock(&g->mu);
+		g->stop = true;
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		pthread_join(g->tid, NULL);
+		pthread_cond_destroy(&g->cv);
+		pthread_mutex_destroy(&g->mu);
+		g->started = false;
+	}
+	for (int i = 0; i < RING; i++) {
+		mfw_delta_free(&a->mem, g->buf[i], CHUNK);
+		g->buf[i] = NULL;
+	}
+}
+
+/*
+ * Next decoded diff bytes: *p points at up to want of them inside the
+ * ring; *n says how many. The chunk is handed back to the producer once
+ * the consumer has gone past its end.
+ */
+static int ring_take(struct applier *a, size_t want, const uint8_t **p, size_t *n)
+{
+	struct ring *g = &a->ring;
+
+	pthread_mutex_lock(&g->mu);
+	if (g->count && g->pos == g->len[g->tail]) {
+		g->tail = (g->tail + 1) % RING;
+		g->count--;
+		g->pos = 0;
+		pthread_cond_broadcast(&g->cv);
+	}
+	while (!g->count && !g->eof && !g->err)
+		pthread_cond_wait(&g->cv, &g->mu);
+	if (!g->count) {
+		int err = g->err;
+		pthread_mutex_unlock(&g->mu);
+		if (err)
+			return mfw_fail_keep(a->ctx, err, "%s", g->z->why);
+		return mfw_fail(a->ctx, MFW_E_FORMAT, "diff stream ends early");
+	}
+	*p = g->buf[g->tail] + g->pos;
+	*n = g->len[g->tail] - g->pos < want ? g->len[g->tail] - g->pos : want;
+	g->pos += *n;
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+/* The diff stream must end exactly with the output, as bzin_finish() checks. */
+static int ring_finish(struct applier *a)
+{
+	const uint8_t *p;
+	size_t n;
+	struct ring *g = &a->ring;
+	bool more;
+
+	pthread_mutex_lock(&g->mu);
+	if (g->count && g->pos == g->len[g->tail]) {
+		g->tail = (g->tail + 1) % RING;
+		g->count--;
+		g->pos = 0;
+		pthread_cond_broadcast(&g->cv);
+	}
+	while (!g->count && !g->eof && !g->err)
+		pthread_cond_wait(&g->cv, &g->mu);
+	more = g->count > 0;
+	pthread_mutex_unlock(&g->mu);
+	if (more)
+		return mfw_fail(a->ctx, MFW_E_FORMAT, "diff stream has data after the end of the new file");
+	if (g->err)
+		return ring_take(a, 1, &p, &n); /* reports the producer's error */
+	return 0;
+}
+
+/* Add the next n diff bytes to obuf (old bytes) in place. */
+static int add_diff(struct applier *a, size_t n)
+{
+	if (!a->threaded) {
+		int r = bzin_read(a, &a->diff, a->dbuf, n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			a->obuf[i] = (uint8_t)(a->obuf[i] + a->dbuf[i]);
+		return 0;
+	}
+	for (size_t done = 0; done < n;) {
+		const uint8_t *p;
+		size_t k;
+		int r = ring_take(a, n - done, &p, &k);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < k; i++)
+			a->obuf[done + i] = (uint8_t)(a->obuf[done + i] + p[i]);
+		done += k;
+	}
 	return 0;
 }
 
@@ -232,12 +431,9 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 					(unsigned long long)st->controls);
 		for (int64_t left = x; left > 0;) {
 			size_t n = left < CHUNK ? (size_t)left : CHUNK;
-			if ((r = bzin_read(a, &a->diff, a->dbuf, n)) < 0 ||
-			    (r = read_old(a, oldpos, a->obuf, n)) < 0)
+			if ((r = read_old(a, oldpos, a->obuf, n)) < 0 || (r = add_diff(a, n)) < 0)
 				return r;
-			for (size_t i = 0; i < n; i++)
-				a->dbuf[i] = (uint8_t)(a->dbuf[i] + a->obuf[i]);
-			if ((r = a->out->write(a->out->user, a->dbuf, n)) < 0)
+			if ((r = a->out->write(a->out->user, a->obuf, n)) < 0)
 				return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)newpos);
 			left -= (int64_t)n;
 			oldpos += (int64_t)n;
@@ -268,7 +464,8 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 			next_progress = (uint64_t)newpos + PROGRESS_STEP;
 		}
 	}
-	if ((r = bzin_finish(a, &a->ctrl)) < 0 || (r = bzin_finish(a, &a->diff)) < 0 ||
+	if ((r = bzin_finish(a, &a->ctrl)) < 0 ||
+	    (r = a->threaded ? ring_finish(a) : bzin_finish(a, &a->diff)) < 0 ||
 	    (r = bzin_finish(a, &a->extra)) < 0)
 		return r;
 	mfw_progress(a->ctx, "apply", "", (uint64_t)new_size, (uint64_t)new_size);
@@ -330,12 +527,20 @@ int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 	if (r < 0)
 		goto close_streams;
 	a->ctrl.patch = a->diff.patch = a->extra.patch = patch;
+	if (opts->threads > 1) {
+		r = ring_start(a);
+		if (r < 0)
+			goto stop_ring;
+		a->threaded = true;
+	}
 
 	st.old_size = old->size;
 	st.new_size = new_size;
 	st.patch_size = patch->size;
 	r = run(a, (int64_t)new_size, &st);
 	st.peak_mem = a->mem.peak;
+stop_ring:
+	ring_stop(a);
 close_streams:
 	bzin_close(&a->extra);
 	bzin_close(&a->diff);
@@ -390,17 +595,23 @@ int mfw_delta_apply_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size
 	struct mfw_delta_reader rpatch = { mem_read, patch_size, &rp };
 	struct mem_writer w = { 0 };
 	struct mfw_delta_writer wr = { mem_write, &w };
+	struct mfw_delta_apply_opts o = { 0 };
 	uint64_t nsz;
 	int r;
+
+	if (opts)
+		o = *opts;
+	if (!o.threads)
+		o.threads = 2; /* memory readers are safe from any thread */
 
 	*new_data = NULL;
 	*new_size = 0;
 	r = mfw_delta_probe(ctx, patch, patch_size, &nsz);
 	if (r < 0)
 		return r;
-	if (opts && opts->max_new_size && nsz > opts->max_new_size)
+	if (o.max_new_size && nsz > o.max_new_size)
 		return mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu is above the limit %llu",
-				(unsigned long long)nsz, (unsigned long long)opts->max_new_size);
+				(unsigned long long)nsz, (unsigned long long)o.max_new_size);
 	if (nsz > SIZE_MAX - 1)
 		return mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu does not fit in memory",
 				(unsigned long long)nsz);
@@ -409,7 +620,7 @@ int mfw_delta_apply_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size
 	if (!w.p)
 		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory for a %llu-byte output",
 				(unsigned long long)nsz);
-	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, opts, stats);
+	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, &o, stats);
 	if (r < 0) {
 		free(w.p);
 		return r;
@@ -483,9 +694,14 @@ int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch
 	struct fd_io fo, fp, fn;
 	struct mfw_delta_reader rold = { fd_read, 0, &fo }, rpatch = { fd_read, 0, &fp };
 	struct mfw_delta_writer wr = { fd_write, &fn };
+	struct mfw_delta_apply_opts o = { 0 };
 	char tmp[PATH_MAX];
 	int r;
 
+	if (opts)
+		o = *opts;
+	if (!o.threads)
+		o.threads = 2; /* pread() is safe from any thread */
 	r = open_input(ctx, old_path, "old file", &fo.fd, &rold.size);
 	if (r < 0)
 		return r;
@@ -501,7 +717,7 @@ int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch
 		r = mfw_fail(ctx, MFW_E_IO, "cannot create '%s': %s", tmp, strerror(errno));
 		goto close_patch;
 	}
-	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, opts, stats);
+	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, &o, stats);
 	if (r < 0)
 		goto remove_tmp;
 	if (fsync(fn.fd) < 0) {
