@@ -289,7 +289,8 @@ free_buf:
 struct rd {
 	struct mfw_ctx *ctx;
 	struct mfw_diag_backup *b;
-	unsigned streams;
+	unsigned elements;     /* all elements walked */
+	unsigned efs_streams;  /* EFS_Dir + EFS_Data streams */
 };
 
 static bool is_elem(const xmlNode *n, const char *name)
@@ -466,12 +467,59 @@ static int parse_dir_entry(struct rd *rd, const uint8_t *e, size_t len, bool hea
 	return 0;
 }
 
-static bool have_efs(const struct mfw_diag_backup *b, const char *path)
+/* Sort key for duplicate removal: path, then position (the first copy wins). */
+struct efs_ref {
+	const char *path;
+	size_t pos;
+};
+
+static int cmp_ref(const void *a, const void *b)
 {
-	for (size_t i = 0; i < b->n_efs; i++)
-		if (!strcmp(b->efs[i].path, path))
-			return true;
-	return false;
+	const struct efs_ref *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * QPST stores some files in two groups (/rfc files in EFS_Backup and NV_Items):
+ * keep the first copy of every path from index from on, in file order.
+ * O(n log n), so a hostile file with 20000 entries stays fast.
+ */
+static int dedupe_efs(struct mfw_diag_backup *b, size_t from)
+{
+	size_t n = b->n_efs - from, k = from;
+	struct efs_ref *refs;
+	bool *drop;
+
+	if (n < 2)
+		return 0;
+	refs = malloc(n * sizeof(*refs));
+	drop = calloc(n, sizeof(*drop));
+	if (!refs || !drop) {
+		free(refs);
+		free(drop);
+		return MFW_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct efs_ref){ b->efs[from + i].path, i };
+	qsort(refs, n, sizeof(*refs), cmp_ref);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(refs[i].path, refs[i - 1].path))
+			drop[refs[i].pos] = true;
+	for (size_t i = 0; i < n; i++) {
+		if (drop[i]) {
+			free(b->efs[from + i].path);
+			free(b->efs[from + i].data);
+			continue;
+		}
+		b->efs[k++] = b->efs[from + i];
+	}
+	b->n_efs = k;
+	free(refs);
+	free(drop);
+	return 0;
 }
 
 static const xmlNode *child_storage(const xmlNode *n, const char *want)
@@ -490,63 +538,119 @@ static const xmlNode *child_storage(const xmlNode *n, const char *want)
 	return NULL;
 }
 
+struct named {
+	char *name;
+	const xmlNode *node;
+};
+
+static int cmp_named(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+static void free_index(struct named *idx, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		xmlFree(idx[i].name);
+	free(idx);
+}
+
+/*
+ * EFS_Data streams sorted by name, so pairing with EFS_Dir stays
+ * O(n log n) however the file orders them.
+ */
+static int index_data(struct rd *rd, const xmlNode *dat, struct named **out, size_t *n_out)
+{
+	struct named *idx = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	for (const xmlNode *d = dat ? dat->children : NULL; d; d = d->next) {
+		char *name;
+		if (!is_elem(d, "Stream"))
+			continue;
+		if (++rd->efs_streams > MFW_XQCN_MAX_EFS * 4) {
+			free_index(idx, n);
+			return mfw_fail(rd->ctx, MFW_E_RANGE, "xQCN: too many EFS entries");
+		}
+		name = node_name(d);
+		if (!name)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct named *ni = realloc(idx, ncap * sizeof(*ni));
+			if (!ni) {
+				xmlFree(name);
+				free_index(idx, n);
+				return mfw_fail(rd->ctx, MFW_E_NOMEM, "out of memory reading xQCN");
+			}
+			idx = ni;
+			cap = ncap;
+		}
+		idx[n].name = name;
+		idx[n++].node = d;
+	}
+	if (n)
+		qsort(idx, n, sizeof(*idx), cmp_named);
+	*out = idx;
+	*n_out = n;
+	return 0;
+}
+
 /* An EFS_Backup / NV_Items / Provisioning_Item_Files storage: pair EFS_Dir and EFS_Data by name. */
 static int read_efs_group(struct rd *rd, const xmlNode *group, bool header_ok)
 {
 	const xmlNode *dir = child_storage(group, "EFS_Dir");
-	const xmlNode *dat = child_storage(group, "EFS_Data");
-	int r = 0;
+	struct named *idx;
+	size_t n_idx;
+	int r;
 
 	if (!dir)
 		return 0;
+	r = index_data(rd, child_storage(group, "EFS_Data"), &idx, &n_idx);
+	if (r < 0)
+		return r;
 	for (const xmlNode *c = dir->children; c && !r; c = c->next) {
-		char *name, path[MFW_EFS_PATH_MAX];
+		char path[MFW_EFS_PATH_MAX];
 		uint8_t *e = NULL, *data = NULL;
 		size_t elen, dlen = 0;
-		const xmlNode *dn = NULL;
+		struct named key, *hit = NULL;
 		uint32_t mode;
 
 		if (!is_elem(c, "Stream"))
 			continue;
-		if (++rd->streams > MFW_XQCN_MAX_EFS * 2) {
+		if (++rd->efs_streams > MFW_XQCN_MAX_EFS * 4) {
 			r = mfw_fail(rd->ctx, MFW_E_RANGE, "xQCN: too many EFS entries");
 			break;
 		}
-		name = node_name(c);
-		if (!name) {
+		key.name = node_name(c);
+		if (!key.name) {
 			r = mfw_fail(rd->ctx, MFW_E_FORMAT, "xQCN: EFS_Dir stream without a name");
 			break;
 		}
-		for (const xmlNode *d = dat ? dat->children : NULL; d; d = d->next) {
-			char *dname;
-			if (!is_elem(d, "Stream"))
-				continue;
-			dname = node_name(d);
-			if (dname && !strcmp(dname, name))
-				dn = d;
-			xmlFree(dname);
-			if (dn)
-				break;
-		}
-		r = stream_bytes(rd, c, name, &e, &elen);
+		if (n_idx)
+			hit = bsearch(&key, idx, n_idx, sizeof(*idx), cmp_named);
+		r = stream_bytes(rd, c, key.name, &e, &elen);
 		if (r == 0)
 			r = parse_dir_entry(rd, e, elen, header_ok, path, &mode);
-		if (r == 0 && !dn)
+		if (r == 0 && !hit)
 			r = mfw_fail(rd->ctx, MFW_E_FORMAT, "xQCN: EFS entry '%s' has no EFS_Data", path);
 		if (r == 0)
-			r = stream_bytes(rd, dn, name, &data, &dlen);
-		/* QPST stores some files in two groups: the first copy wins */
-		if (r == 0 && !have_efs(rd->b, path)) {
-			if (rd->b->n_efs >= MFW_XQCN_MAX_EFS)
-				r = mfw_fail(rd->ctx, MFW_E_RANGE, "xQCN: more than %u EFS files",
-					     MFW_XQCN_MAX_EFS);
+			r = stream_bytes(rd, hit->node, key.name, &data, &dlen);
+		/* duplicates across groups are removed once everything is read */
+		if (r == 0) {
+			if (rd->b->n_efs >= 2 * MFW_XQCN_MAX_EFS)
+				r = mfw_fail(rd->ctx, MFW_E_RANGE, "xQCN: more than %u EFS entries",
+					     2 * MFW_XQCN_MAX_EFS);
 			else if (mfw_diag_backup_add_efs(rd->b, path, mode, data, dlen) < 0)
 				r = mfw_fail(rd->ctx, MFW_E_NOMEM, "out of memory reading xQCN");
 		}
 		free(e);
 		free(data);
-		xmlFree(name);
+		xmlFree(key.name);
 	}
+	free_index(idx, n_idx);
 	return r;
 }
 
@@ -562,7 +666,7 @@ static int walk(struct rd *rd, const xmlNode *n, int depth, const char *parent)
 
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
-		if (++rd->streams > MFW_XQCN_MAX_NV + 2 * MFW_XQCN_MAX_EFS)
+		if (++rd->elements > MFW_XQCN_MAX_NV + 4 * MFW_XQCN_MAX_EFS)
 			return mfw_fail(rd->ctx, MFW_E_RANGE, "xQCN: too many elements");
 		name = node_name(c);
 		if (!name) {
@@ -616,7 +720,14 @@ int mfw_xqcn_read(struct mfw_ctx *ctx, const char *xml, size_t len, struct mfw_d
 		r = mfw_fail(ctx, MFW_E_FORMAT, "xQCN root element is not a <Storage>");
 		goto free_doc;
 	}
-	r = walk(&rd, root, 0, "");
+	{
+		size_t from = b->n_efs;
+		r = walk(&rd, root, 0, "");
+		if (r == 0 && dedupe_efs(b, from) < 0)
+			r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory reading xQCN");
+	}
+	if (r == 0 && b->n_efs > MFW_XQCN_MAX_EFS)
+		r = mfw_fail(ctx, MFW_E_RANGE, "xQCN: more than %u EFS files", MFW_XQCN_MAX_EFS);
 	if (r == 0 && b->n_nv == 0 && b->n_efs == 0)
 		r = mfw_fail(ctx, MFW_E_FORMAT, "xQCN holds no NV items and no EFS files");
 free_doc:
