@@ -484,7 +484,13 @@ static void write_batch(struct prog *p, struct wstate *w, const uint8_t *data, s
 	if (w->failed)
 		return;
 	if (!st->nand) {
-		r = emu_store_write(st, w->a.start * st->sector + w->done, data, len);
+		uint64_t off = w->a.start * st->sector + w->done;
+
+		/* zeros read the same as a hole: keep the image sparse (expanded sparse images) */
+		if (off % 4096 == 0 && len % 4096 == 0 && emu_all_bytes(data, len, 0x00))
+			r = emu_store_fill(st, off, len, 0x00);
+		else
+			r = emu_store_write(st, off, data, len);
 		if (r < 0) {
 			w->failed = true;
 			snprintf(w->fail, sizeof(w->fail), "ERROR: Write Failed: %s at sector %" PRIu64,
@@ -515,7 +521,8 @@ static void write_batch(struct prog *p, struct wstate *w, const uint8_t *data, s
 				 "ERROR: Write Failed: page not erased at sector %" PRIu64, phys + i);
 			return;
 		}
-		if (r == 0)
+		/* programming 0xFF onto erased pages changes nothing: skip the I/O */
+		if (r == 0 && !emu_all_bytes(data, bytes, 0xFF))
 			r = emu_store_write(st, phys * st->sector, data, bytes);
 		if (r < 0) {
 			w->failed = true;

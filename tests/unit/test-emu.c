@@ -974,6 +974,16 @@ static void test_emmc_program_patch_digest(void **state)
 		free(st2);
 	}
 
+	/* zero data (expanded sparse images) overwrites and stays sparse */
+	{
+		size_t zl = 16 * MIB;
+		uint8_t *z = calloc(1, zl);
+		assert_int_equal(fh_program(f, data, len, "SECTOR_SIZE_IN_BYTES=\"512\" physical_partition_number=\"0\" start_sector=\"60000\" num_partition_sectors=\"16\""), 1);
+		assert_int_equal(fh_program(f, z, zl, "SECTOR_SIZE_IN_BYTES=\"512\" physical_partition_number=\"0\" start_sector=\"60000\" num_partition_sectors=\"32768\""), 1);
+		img_read(f, 60000ull * 512, back, len);
+		assert_true(all_bytes(back, len, 0));
+		free(z);
+	}
 	/* a 4 GiB image costs little disk */
 	assert_int_equal(stat(f->image, &sb), 0);
 	assert_int_equal(sb.st_size, 4ull << 30);
