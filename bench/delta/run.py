@@ -36,14 +36,14 @@ DESC = {
 
 
 def run(argv, out_dir):
-    """Run argv under GNU time; return (exit status, wall seconds, peak RSS bytes).
+    """Run argv under GNU time; return (exit status, wall s, peak RSS bytes, CPU s).
 
     Not wait4() from here: Python starts children with vfork(), and the
     kernel then charges this interpreter's own peak RSS to the child.
     """
     tf = os.path.join(out_dir, 'time.txt')
     t0 = time.monotonic()
-    p = subprocess.run(['/usr/bin/time', '-f', '%e %M', '-o', tf] + argv,
+    p = subprocess.run(['/usr/bin/time', '-f', '%e %M %U %S', '-o', tf] + argv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     dt = time.monotonic() - t0
     if p.returncode != 0:
@@ -51,7 +51,7 @@ def run(argv, out_dir):
                                                   p.stderr.decode(errors='replace').strip()[-300:]))
     with open(tf) as f:
         last = f.read().strip().splitlines()[-1].split()
-    return p.returncode, dt, int(last[1]) * 1024
+    return p.returncode, dt, int(last[1]) * 1024, float(last[2]) + float(last[3])
 
 
 def tools(modemfw):
@@ -117,13 +117,13 @@ def main():
             patch = os.path.join(a.out, '%s.%s.patch' % (pair, tool))
             res = os.path.join(a.out, '%s.%s.out' % (pair, tool))
             sys.stderr.write('%s %s: diff ...\n' % (pair, tool))
-            c1, dt, dm = run(tl[tool][0](old, new, patch), a.out)
+            c1, dt, dm, dc = run(tl[tool][0](old, new, patch), a.out)
             sys.stderr.write('%s %s: apply ...\n' % (pair, tool))
-            c2, at, am = run(tl[tool][1](old, patch, res), a.out) if c1 == 0 else (1, 0, 0)
+            c2, at, am, ac = run(tl[tool][1](old, patch, res), a.out) if c1 == 0 else (1, 0, 0, 0)
             ok = c1 == 0 and c2 == 0 and same(res, new)
             r = dict(pair=pair, tool=tool, old_size=os.path.getsize(old), new_size=os.path.getsize(new),
                      patch=os.path.getsize(patch) if c1 == 0 else None, diff_s=dt, diff_rss=dm,
-                     apply_s=at, apply_rss=am, ok=ok)
+                     diff_cpu=dc, apply_s=at, apply_rss=am, apply_cpu=ac, ok=ok)
             results.append(r)
             sys.stderr.write('  %s\n' % json.dumps(r))
             if os.path.exists(res):
@@ -134,16 +134,16 @@ def main():
         json.dump(dict(meta=meta, results=results), f, indent=1)
 
     # markdown: one table for all, then ratios of modemfw against bsdiff
-    lines = ['| Pair | Tool | Patch (B) | % of new | Diff s | Diff peak MiB | Apply s | Apply peak MiB | Apply MB/s | OK |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+    lines = ['| Pair | Tool | Patch (B) | % of new | Diff s | Diff CPU s | Diff peak MiB | Apply s | Apply peak MiB | Apply MB/s | OK |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for r in results:
         pct = 100.0 * r['patch'] / r['new_size'] if r['patch'] is not None and r['new_size'] else 0
         rate = r['new_size'] / r['apply_s'] / 1e6 if r['apply_s'] else 0
-        lines.append('| %s | %s | %s | %.2f | %.2f | %s | %.2f | %s | %.0f | %s |' % (
-            r['pair'], r['tool'], r['patch'], pct, r['diff_s'], mib(r['diff_rss']), r['apply_s'],
+        lines.append('| %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2f | %s | %.0f | %s |' % (
+            r['pair'], r['tool'], r['patch'], pct, r['diff_s'], r['diff_cpu'], mib(r['diff_rss']), r['apply_s'],
             mib(r['apply_rss']), rate, 'yes' if r['ok'] else 'NO'))
-    lines += ['', '| Pair | Patch vs bsdiff (≤ 0.90) | Diff time vs bsdiff (≤ 0.20) | Diff memory vs bsdiff (≤ 0.50) | Apply peak MiB (≤ 16) | Apply MB/s (≥ 150) |',
-              '|---|---:|---:|---:|---:|---:|']
+    lines += ['', '| Pair | Patch vs bsdiff (≤ 0.90) | Diff time vs bsdiff (≤ 0.20) | (CPU time vs bsdiff) | Diff memory vs bsdiff (≤ 0.50) | Apply peak MiB (≤ 16) | Apply MB/s (≥ 150) |',
+              '|---|---:|---:|---:|---:|---:|---:|']
     by = {(r['pair'], r['tool']): r for r in results}
     for pair in a.pairs.split(','):
         m, b = by.get((pair, 'modemfw')), by.get((pair, 'bsdiff'))
@@ -154,8 +154,9 @@ def main():
             return '%.3f %s' % (v, 'met' if good else '**not met**') if lim < 10 else \
                 '%.1f %s' % (v, 'met' if good else '**not met**')
         rate = m['new_size'] / m['apply_s'] / 1e6 if m['apply_s'] else 0
-        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %.3f | %s | %s | %s |' % (
             pair, mark(m['patch'] / b['patch'], 0.90), mark(m['diff_s'] / b['diff_s'], 0.20),
+            m['diff_cpu'] / b['diff_cpu'] if b['diff_cpu'] else 0,
             mark(m['diff_rss'] / b['diff_rss'], 0.50), mark(m['apply_rss'] / 1048576.0, 16),
             mark(rate, 150, le=False)))
     lines += ['', 'Run: %s, %d CPUs (%s), load average at the end %.1f / %.1f / %.1f.' % (

@@ -89,10 +89,20 @@ static inline bool filter_has(const struct index *ix, const uint8_t *p)
  * binary search that remembers how much of the needle is already known to
  * match at each bound, so most probes compare only a few bytes.
  */
-static int64_t search(const struct index *ix, const uint8_t *needle, int64_t nlen, int64_t *pos)
+/*
+ * Among equally long matches, prefer the one nearest where the previous
+ * match's alignment says this text should be: code that moved together
+ * keeps its offset, and staying on it keeps the bytes around the match
+ * diffing to zero. Looking at this many neighbours each way is enough for
+ * the short repeated sequences of machine code.
+ */
+#define TIE_SCAN 16
+
+static int64_t search(const struct index *ix, const uint8_t *needle, int64_t nlen, int64_t expect,
+		      int64_t *pos)
 {
 	const uint8_t *b = ix->blk;
-	int64_t lo, hi, l, r, llcp, rlcp, best = 0;
+	int64_t lo, hi, l, r, llcp, rlcp, best = 0, at = -1;
 	unsigned key;
 
 	if (nlen < 2)
@@ -123,11 +133,29 @@ static int64_t search(const struct index *ix, const uint8_t *needle, int64_t nle
 	}
 	if (l >= lo && llcp > best) {
 		best = llcp;
-		*pos = ix->sa[l];
+		at = l;
 	}
 	if (r < hi && rlcp > best) {
 		best = rlcp;
-		*pos = ix->sa[r];
+		at = r;
+	}
+	if (at < 0)
+		return 0;
+	*pos = ix->sa[at];
+	if (expect >= 0 && *pos != expect && best >= 2) {
+		int64_t dist = *pos > expect ? *pos - expect : expect - *pos;
+		for (int dir = -1; dir <= 1; dir += 2) {
+			for (int64_t i = at + dir, n = 0; i >= lo && i < hi && n < TIE_SCAN; i += dir, n++) {
+				int64_t sp = ix->sa[i], d;
+				if (sp + best > ix->len || memcmp(b + sp, needle, (size_t)best))
+					break; /* suffix order: once shorter, all further ones are too */
+				d = sp > expect ? sp - expect : expect - sp;
+				if (d < dist) {
+					dist = d;
+					*pos = sp;
+				}
+			}
+		}
 	}
 	return best;
 }
@@ -170,6 +198,7 @@ static void *find_range(void *arg)
 	struct find_job *j = arg;
 	const uint8_t *nw = j->new_data, *b = j->ix->blk;
 	int64_t p = j->from, floor = j->from, next_poll = j->from + (1 << 20);
+	int64_t off = INT64_MIN; /* block position minus new position of the last match */
 
 	while (p < j->to) {
 		int64_t pos = 0, len;
@@ -191,7 +220,8 @@ static void *find_range(void *arg)
 		if (p + MIN_MATCH > j->new_size || !filter_has(j->ix, nw + p))
 			len = 0;
 		else
-			len = search(j->ix, nw + p, j->new_size - p, &pos);
+			len = search(j->ix, nw + p, j->new_size - p,
+				     off != INT64_MIN && p + off >= 0 && p + off < j->ix->len ? p + off : -1, &pos);
 		if (len < MIN_MATCH) {
 			/*
 			 * Probing every byte matters: skipping probes (every 4th byte
@@ -210,6 +240,7 @@ static void *find_range(void *arg)
 			return NULL;
 		}
 		cover(j, p - back, p + len);
+		off = pos - p;
 		p += len;
 		floor = p;
 	}
