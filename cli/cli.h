@@ -61,6 +61,15 @@ int cmd_diag(struct cli *cli, int argc, char **argv);
 int cmd_edl(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
+/* Discovery and AT (issue 7): cli/cmd-devices.c, cli/cmd-at.c. */
+int cmd_devices(struct cli *cli, int argc, char **argv);
+int cmd_at(struct cli *cli, int argc, char **argv);
+struct mfw_device_opts;
+/* Fill discovery options (root/dev_dir may be NULL) and the D-Bus address from the environment. */
+void cli_device_opts(struct cli *cli, struct mfw_device_opts *o, const char *root,
+		     const char *dev_dir, bool no_inhibit);
+/* info on a module in normal mode, over AT: the exit code, or -1 when spec is not one (EDL path). */
+int cli_info_normal(struct cli *cli, const char *spec);
 /*
  * Open a DIAG port for diag/edl/backup/restore (cli/cmd-diag.c): 0, a
  * negative library error, or a positive exit code after a usage message

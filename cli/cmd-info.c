@@ -24,10 +24,16 @@ int cmd_info(struct cli *cli, int argc, char **argv)
 			spec = optarg;
 		} else {
 			printf("usage: modemfw info [-p PORT]\n\nShow what a module in EDL says about "
-			       "itself (Sahara command mode: serial, MSM HW id, OEM PK hash).\n");
+			       "itself (Sahara command mode: serial, MSM HW id, OEM PK hash);\n"
+			       "in normal mode, over its AT port: model (ATI), firmware (AT+QGMR), "
+			       "IMEI (AT+GSN).\n");
 			return c == 'h' ? 0 : EXIT_USAGE;
 		}
 	}
+	/* issue 7: a module in normal mode answers over its AT port (cli/cmd-at.c) */
+	r = cli_info_normal(cli, spec);
+	if (r >= 0)
+		return r;
 	r = cli_port_open(cli, spec, true, &port);
 	if (r < 0)
 		return cli_report_error(cli, r, spec);

@@ -17,8 +17,10 @@ struct command {
 /* Filled as subcommands land; each one names the issue it belongs to in docs/cli.md. */
 static const struct command commands[] = {
 	/* one line per subcommand, alphabetical; cli/cmd-<verb>.c implements it */
+	{ "at", cmd_at, "send AT commands to a module's AT port (normal mode)" },
 	{ "backup", cmd_backup, "back up NV items and EFS2 over DIAG (--diag) into a verified directory + xQCN" },
 	{ "delta", cmd_delta, "diff and apply binary patches (BSDIFF40)" },
+	{ "devices", cmd_devices, "list modules: mode, ports by role, drivers, conflicts (--json)" },
 	{ "diag", cmd_diag, "DIAG: version, imei, nv-read/nv-write, efs-ls/efs-get/efs-put" },
 	{ "edl", cmd_edl, "switch a running module to EDL (9008) over its DIAG port" },
 	{ "emu", cmd_emu, "run the virtual modem" },

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "port.h"
 
+#include <modemfw/device.h>
 #include <modemfw/emu.h>
 #include <modemfw/transport.h>
 
@@ -21,7 +22,23 @@ int cli_port_open(struct cli *cli, const char *spec, bool emu_nand, struct cli_p
 	port->reconnect_wait_ms = CLI_RECONNECT_WAIT_MS;
 	snprintf(port->spec, sizeof(port->spec), "%s", spec ? spec : "auto");
 	if (!spec || !strcmp(spec, "auto")) {
-		/* discovery (sysfs) is not built yet: the only automatic choice is libusb EDL */
+		/* issue 7: sysfs discovery first (the only EDL device, or "several: choose with -p") */
+		char found[128];
+		struct mfw_device_opts dopts;
+
+		cli_device_opts(cli, &dopts, NULL, NULL, false);
+		r = mfw_discover_pick(cli->ctx, &dopts, MFW_ROLE_EDL, found, sizeof(found));
+		if (r == MFW_E_BUSY)
+			return r;
+		if (r == 0) {
+			r = mfw_transport_open(cli->ctx, found, &port->t);
+			if (r < 0)
+				return r;
+			snprintf(port->name, sizeof(port->name), "%s (EDL)", found);
+			return 0;
+		}
+		mfw_ctx_clear_detail(cli->ctx);
+		/* nothing in sysfs (or no sysfs): libusb's own scan, as before discovery existed */
 		r = mfw_transport_open(cli->ctx, "usb", &port->t);
 		if (r < 0)
 			return r;

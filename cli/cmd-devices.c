@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* modemfw devices: the modules sysfs shows, their mode, ports by role and conflicts. */
+#include "cli.h"
+
+#include <modemfw/device.h>
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_device_opts(struct cli *cli, struct mfw_device_opts *o, const char *root,
+		     const char *dev_dir, bool no_inhibit)
+{
+	(void)cli;
+	memset(o, 0, sizeof(*o));
+	o->root = root;
+	o->dev_dir = dev_dir;
+	o->no_inhibit = no_inhibit;
+	/* the library reads no environment: the tool hands it the bus a test (or a user) chose */
+	o->dbus_address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	char buf[1024];
+
+	fputs(cli_json_str(buf, sizeof(buf), s), f);
+}
+
+static void print_json(const struct mfw_modem *m)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
+
+	if (!f)
+		return;
+	fprintf(f, "{\"event\":\"modem\",\"bus\":\"%s\",\"path\":", m->bus == MFW_BUS_USB ? "usb" : "pcie");
+	json_str(f, m->path);
+	fputs(",\"syspath\":", f);
+	json_str(f, m->syspath);
+	fprintf(f, ",\"vid\":\"%04x\",\"pid\":\"%04x\",\"model\":", m->vid, m->pid);
+	json_str(f, m->model);
+	fputs(",\"chip\":", f);
+	json_str(f, m->chip);
+	fprintf(f, ",\"platform\":\"%s\",\"known\":%s,\"flashable\":%s,\"mode\":\"%s\",\"serial\":",
+		m->platform, m->known ? "true" : "false", m->flashable ? "true" : "false",
+		mfw_modem_mode_name(m->mode));
+	json_str(f, m->serial);
+	fprintf(f, ",\"speed_mbps\":%d,\"power_control\":", m->speed_mbps);
+	json_str(f, m->power_control);
+	fputs(",\"driver\":", f);
+	json_str(f, m->driver);
+	fputs(",\"ports\":[", f);
+	for (size_t i = 0; i < m->n_ports; i++) {
+		const struct mfw_modem_port *p = &m->ports[i];
+
+		fprintf(f, "%s{\"role\":\"%s\",\"interface\":%d,\"name\":", i ? "," : "",
+			mfw_port_role_name(p->role), p->interface);
+		json_str(f, p->name);
+		fputs(",\"dev\":", f);
+		json_str(f, p->dev);
+		fputs(",\"driver\":", f);
+		json_str(f, p->driver);
+		fputs(",\"class\":", f);
+		json_str(f, p->usb_class);
+		fprintf(f, ",\"net\":%s}", p->net ? "true" : "false");
+	}
+	fputs("],\"conflicts\":[", f);
+	for (size_t i = 0; i < m->n_conflicts; i++) {
+		const struct mfw_modem_conflict *c = &m->conflicts[i];
+
+		fprintf(f, "%s{\"kind\":\"%s\",\"port\":", i ? "," : "", mfw_conflict_kind_name(c->kind));
+		json_str(f, c->port);
+		fprintf(f, ",\"pid\":%ld,\"message\":", c->pid);
+		json_str(f, c->what);
+		fputs("}", f);
+	}
+	fputs("]}", f);
+	fclose(f);
+	puts(line);
+	free(line);
+}
+
+static void print_human(const struct mfw_modem *m)
+{
+	printf("%s  %04x:%04x  %s", m->path, m->vid, m->pid, m->model[0] ? m->model : "(unknown)");
+	if (m->chip[0])
+		printf(" (%s)", m->chip);
+	printf("  %s mode", mfw_modem_mode_name(m->mode));
+	if (m->speed_mbps)
+		printf(", %d Mb/s", m->speed_mbps);
+	if (m->bus == MFW_BUS_PCIE)
+		printf(", PCIe (%s)", m->driver[0] ? m->driver : "no driver");
+	putchar('\n');
+	for (size_t i = 0; i < m->n_ports; i++) {
+		const struct mfw_modem_port *p = &m->ports[i];
+		char ifn[16] = "";
+
+		if (p->interface >= 0)
+			snprintf(ifn, sizeof(ifn), "if%d", p->interface);
+		printf("    %-9s %-18s %-5s %-9s %s\n", mfw_port_role_name(p->role),
+		       p->dev[0] ? p->dev : p->name[0] ? p->name : "-", ifn,
+		       p->usb_class[0] ? p->usb_class : "", p->driver[0] ? p->driver : "(no driver)");
+	}
+	for (size_t i = 0; i < m->n_conflicts; i++)
+		printf("  ! %s\n", m->conflicts[i].what);
+}
+
+int cmd_devices(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "sysfs", required_argument, NULL, 's' },
+		{ "dev", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct mfw_device_opts o;
+	const char *root = NULL, *dev = NULL;
+	struct mfw_modem *v;
+	size_t n;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'j') {
+			cli->json = true;
+		} else if (c == 's') {
+			root = optarg;
+		} else if (c == 'd') {
+			dev = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: modemfw devices [--json] [--sysfs ROOT] [--dev DIR]\n\n"
+				"List the cellular modules sysfs shows (USB and PCIe): USB path, VID:PID,\n"
+				"model, mode (normal, edl, dump, fastboot), ports by role with their\n"
+				"drivers, and what stands in the way (ModemManager, drivers, autosuspend,\n"
+				"ports held by other programs). --sysfs reads a recorded tree (ROOT/sys,\n"
+				"ROOT/proc) instead of this machine; --dev replaces /dev in node names.\n");
+			return c == 'h' ? 0 : EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "modemfw: devices takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	cli_device_opts(cli, &o, root, dev, true);
+	r = mfw_discover(cli->ctx, &o, &v, &n);
+	if (r < 0)
+		return cli_report_error(cli, r, "devices");
+	for (size_t i = 0; i < n; i++) {
+		if (cli->json)
+			print_json(&v[i]);
+		else
+			print_human(&v[i]);
+	}
+	if (cli->json)
+		cli_json_event(cli, "devices", "\"count\":%zu%s", n,
+			       n ? "" : ",\"message\":\"no modem found\"");
+	else if (n == 0)
+		printf("no modem found (looked at USB and PCIe devices in %s/sys)\n", root ? root : "");
+	mfw_modems_free(v);
+	return 0;
+}
