@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "backup", cmd_backup, "back up NV items and EFS2 over DIAG (--diag) into a verified directory + xQCN" },
 	{ "delta", cmd_delta, "diff and apply binary patches (BSDIFF40)" },
 	{ "devices", cmd_devices, "list modules: mode, ports by role, drivers, conflicts (--json)" },
+	{ "dfota", cmd_dfota, "build, check and apply DFOTA update packages" },
 	{ "diag", cmd_diag, "DIAG: version, imei, nv-read/nv-write, efs-ls/efs-get/efs-put" },
 	{ "edl", cmd_edl, "switch a running module to EDL (9008) over its DIAG port" },
 	{ "emu", cmd_emu, "run the virtual modem" },

@@ -6,6 +6,7 @@
 #include <modemfw/error.h>
 #include <modemfw/context.h>
 #include <modemfw/delta.h>
+#include <modemfw/dfota.h>
 #include <modemfw/transport.h>
 #include <modemfw/flash.h>
 #include <modemfw/diag.h>
