@@ -129,4 +129,67 @@ int mfw_dfota_check(struct mfw_ctx *ctx, const char *pkg_path, const char *src,
 
 /* ======== end of builder and checker ======== */
 
+/* ======== updater (lib/dfota/updater.c, applypatch.c, edify.c, dfio.c) ======== */
+
+/*
+ * Result codes of an update, in Quectel's numbering (reference §2); the
+ * value printed in +QIND: "FOTA","END",<code> and the status file.
+ */
+enum mfw_dfota_code {
+	MFW_DFOTA_CODE_OK = 0,
+	MFW_DFOTA_CODE_UNEXPECTED = 502,  /* assert/abort without a code, patch gave wrong data */
+	MFW_DFOTA_CODE_DAMAGED = 504,     /* zip damaged (consistency, CRC), script malformed, entry missing */
+	MFW_DFOTA_CODE_VERSION = 505,     /* wrong source version (the script's pre-check) */
+	MFW_DFOTA_CODE_SOURCE = 510,      /* a file or partition matches neither source nor target */
+	MFW_DFOTA_CODE_SPACE = 511,       /* not enough space (cache copy, apply_patch_space) */
+	MFW_DFOTA_CODE_WRITE = 520,       /* read/write/fsync/rename failed on the module */
+	MFW_DFOTA_CODE_RETRIES = 521,     /* ours: the retry limit was reached before this attempt */
+};
+
+/* One line in the module's own words, without newline: +QIND: "FOTA","START" ... */
+typedef void (*mfw_dfota_report_fn)(void *user, const char *line);
+
+struct mfw_dfota_apply_opts {
+	const char *root;         /* directory that is "/" */
+	const char *cache;        /* directory that is "/cache" (cache copy, fota/ state) */
+	const char *partitions;   /* directory with one file (or device node) per partition */
+	/* "key=value" properties for getprop(), NULL-terminated; NULL = none */
+	const char *const *props;
+	mfw_dfota_report_fn report;
+	void *report_user;
+	/* Attempts allowed per package before code 521; 0 = 5 (Qualcomm LE's limit). */
+	unsigned max_attempts;
+};
+
+struct mfw_dfota_apply_result {
+	int code;                 /* enum mfw_dfota_code */
+	unsigned attempt;         /* this run's attempt number, from <cache>/fota/retry */
+	bool resumed;             /* an earlier attempt had begun changing the system */
+	bool already_applied;     /* this package was applied completely before: nothing run */
+	size_t entries;           /* zip entries CRC-checked */
+	size_t statements;        /* top-level script statements run in the apply pass */
+	size_t patched;           /* apply_patch: patched from the source */
+	size_t from_cache;        /* apply_patch: patched from the cache copy */
+	size_t already;           /* apply_patch: target already present */
+	size_t extracted;         /* files/images written from the package */
+	size_t skipped;           /* extractions skipped because the data was already there */
+	char message[512];        /* the failure in one sentence; "" on success */
+};
+
+/*
+ * Apply update.zip to the module's file system and partitions. In order:
+ * START; the persisted retry counter (<cache>/fota/retry, at most
+ * max_attempts, else 521); zip integrity (ZIP_CHECKCONS + every entry's
+ * CRC, 504); parse and bind the updater-script (504); a check pass that
+ * runs the script without changing anything (version 505, hashes 510,
+ * space 511); then the apply pass; END with the code. A run cut at any
+ * point converges to the target when rerun (docs/dfota-updater.md).
+ * Returns 0 when res->code is 0, else a negative enum mfw_err with the
+ * detail on ctx (res->code says which Quectel code).
+ */
+int mfw_dfota_apply(struct mfw_ctx *ctx, const char *package, const struct mfw_dfota_apply_opts *opts,
+		    struct mfw_dfota_apply_result *res);
+
+/* ======== end of updater ======== */
+
 #endif
