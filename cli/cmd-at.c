@@ -19,7 +19,7 @@ struct at_port {
 	struct mfw_at *at;
 	struct mfw_device_guard *guard;
 	char spec[256];
-	char label[160];
+	char label[400];
 };
 
 static void on_urc(void *user, const char *line)

@@ -744,7 +744,7 @@ int mfw_discover_pick(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 		else
 			r = mfw_fail(ctx, MFW_E_INVAL, "port spec too long for '%s'", v[hit].path);
 	} else if (hits > 1) {
-		r = mfw_fail(ctx, MFW_E_BUSY, "several modems have a %s port: %s; choose one with -p",
+		r = mfw_fail(ctx, MFW_E_BUSY, "several modems have a port in role '%s': %s; choose one with -p",
 			     mfw_port_role_name(want), list);
 	} else if (n == 0) {
 		r = mfw_fail(ctx, MFW_E_NODEV, "no modem found");
@@ -754,7 +754,7 @@ int mfw_discover_pick(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 i ? "; " : "", one);
 		}
-		r = mfw_fail(ctx, MFW_E_NODEV, "no modem with a %s port; found %s%s",
+		r = mfw_fail(ctx, MFW_E_NODEV, "no modem has a port in role '%s'; found %s%s",
 			     mfw_port_role_name(want), list,
 			     want == MFW_ROLE_EDL ? " (switch it with 'modemfw edl')" : "");
 	}

@@ -1,0 +1,125 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# ModemManager inhibit over D-Bus: a private dbus-daemon, a fake ModemManager (tests/fake-mm)
+# owning org.freedesktop.ModemManager1, a fake AT port on a pty standing in for the EC25's
+# /dev/ttyUSB2 of the recorded tree. modemfw at must inhibit the modem's uid for the operation
+# and release it after; a modemfw killed mid-operation is released by its leaving the bus;
+# a refused inhibit becomes a warning with the fallback, and the operation goes on.
+. "$SRCDIR/tests/integration/lib.sh"
+FAKE_MM="$BUILDDIR/tests/fake-mm/fake-mm"
+TREE="$SRCDIR/tests/data/sysfs/ec25"
+UID_EC25=/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1
+[ -x "$FAKE_MM" ] || fail "fake-mm not built ($FAKE_MM)"
+command -v dbus-daemon >/dev/null || fail "dbus-daemon missing: run scripts/install-deps.sh"
+
+PIDS=""
+stop_all() {
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+	cleanup
+}
+trap stop_all EXIT INT TERM
+
+wait_for() { # FILE PATTERN what
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && fail "timed out waiting for $3 ('$2' in $1): $(cat "$1" 2>/dev/null)"
+		sleep 0.1
+	done
+}
+
+# a private bus
+dbus-daemon --session --nofork --print-address=1 >"$WORK/bus.addr" 2>"$WORK/bus.err" &
+PIDS="$PIDS $!"
+wait_for "$WORK/bus.addr" "unix:" "dbus-daemon"
+ADDR=$(head -1 "$WORK/bus.addr")
+
+# the fake AT port: answers ATI / AT+QGMR / AT+GSN, never answers AT+HANG
+mkdir -p "$WORK/dev"
+python3 - "$WORK/dev/ttyUSB2" "$WORK/at.log" <<'PY' &
+import os, pty, select, sys, time
+link, log = sys.argv[1], sys.argv[2]
+master, slave = pty.openpty()
+os.symlink(os.ttyname(slave), link)
+answers = {
+    b"ATI": b"ATI\r\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK\r\n",
+    b"AT+QGMR": b"AT+QGMR\r\r\nEC25EFAR06A06M4G_01.003.01.003\r\n\r\nOK\r\n",
+    b"AT+GSN": b"AT+GSN\r\r\n867962040000005\r\n\r\nOK\r\n",
+}
+buf = b""
+end = time.time() + 100
+with open(log, "a", buffering=1) as lf:
+    lf.write("ready\n")
+    while time.time() < end:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            buf += os.read(master, 256)
+        except OSError:
+            time.sleep(0.05)  # the host closed the slave; we keep ours open
+            continue
+        while b"\r" in buf:
+            cmd, buf = buf.split(b"\r", 1)
+            lf.write("cmd %s\n" % cmd.decode(errors="replace"))
+            if cmd in answers:
+                os.write(master, answers[cmd])
+PY
+PIDS="$PIDS $!"
+wait_for "$WORK/at.log" ready "fake AT port"
+
+start_mm() { # extra fake-mm options
+	: >"$WORK/mm.log"
+	"$FAKE_MM" --address "$ADDR" --device "$UID_EC25" --log "$WORK/mm.log" --timeout 100 "$@" &
+	MM_PID=$!
+	PIDS="$PIDS $MM_PID"
+	wait_for "$WORK/mm.log" ready "fake ModemManager"
+}
+
+run_at() { # modemfw at on the recorded EC25, its ttyUSB2 being our pty
+	DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$MODEMFW" at --sysfs "$TREE" --dev "$WORK/dev" "$@"
+}
+
+# 1. inhibited for the operation, released at the end (explicitly, before the bus closes)
+start_mm
+run_at ATI AT+GSN >"$WORK/out1" 2>"$WORK/err1" || fail "modemfw at exited $?: $(cat "$WORK/err1")"
+grep -qx "EC25" "$WORK/out1" || fail "ATI answer missing: $(cat "$WORK/out1")"
+grep -qx "867962040000005" "$WORK/out1" || fail "AT+GSN answer missing"
+grep -q "inhibited it over D-Bus (InhibitDevice '$UID_EC25')" "$WORK/err1" || fail "no inhibit notice: $(cat "$WORK/err1")"
+grep -q "released the ModemManager inhibition of 1-1" "$WORK/err1" || fail "no release notice"
+sed -n 's/^\(inhibit [^ ]* [a-z]*\) .*/\1/p' "$WORK/mm.log" >"$WORK/calls1"
+printf 'inhibit %s true\ninhibit %s false\n' "$UID_EC25" "$UID_EC25" | cmp -s - "$WORK/calls1" ||
+	fail "InhibitDevice calls: $(cat "$WORK/mm.log")"
+# the AT commands went out while the inhibition was held: between the two calls in time
+grep -q "cmd ATI" "$WORK/at.log" || fail "ATI never reached the port"
+
+# 2. killed mid-operation: ModemManager releases when our connection leaves the bus
+# started directly (not through run_at, a function: $! would be a subshell, not modemfw)
+DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$MODEMFW" at --sysfs "$TREE" --dev "$WORK/dev" -t 60 AT+HANG \
+	>/dev/null 2>"$WORK/err2" &
+AT_PID=$!
+wait_for "$WORK/mm.log" "inhibit $UID_EC25 true" "the second inhibit"
+wait_for "$WORK/at.log" "cmd AT+HANG" "AT+HANG on the port"
+kill -KILL "$AT_PID"
+wait "$AT_PID" 2>/dev/null || true
+wait_for "$WORK/mm.log" "released $UID_EC25 .*left-the-bus" "release on disconnect"
+grep -c "inhibit $UID_EC25 false" "$WORK/mm.log" | grep -qx 1 || fail "a killed modemfw cannot have released explicitly"
+kill -TERM "$MM_PID"
+wait "$MM_PID" 2>/dev/null || true
+
+# 3. a ModemManager that refuses: a warning naming the fallback, the operation still runs
+start_mm --refuse
+run_at ATI >"$WORK/out3" 2>"$WORK/err3" || fail "modemfw at (refused inhibit) exited $?: $(cat "$WORK/err3")"
+grep -qx "EC25" "$WORK/out3" || fail "ATI answer missing after a refused inhibit"
+grep -q "could not be inhibited" "$WORK/err3" || fail "no fallback warning: $(cat "$WORK/err3")"
+grep -q "systemctl stop ModemManager" "$WORK/err3" || fail "fallback does not name systemctl"
+grep -q 'ID_MM_DEVICE_IGNORE' "$WORK/err3" || fail "fallback does not name the udev rule"
+grep -q "refused $UID_EC25" "$WORK/mm.log" || fail "fake-mm saw no call"
+
+# 4. --no-inhibit: nothing on the bus
+: >"$WORK/mm.log.before"
+cp "$WORK/mm.log" "$WORK/mm.log.before"
+run_at --no-inhibit ATI >/dev/null 2>"$WORK/err4" || fail "--no-inhibit run exited $?"
+cmp -s "$WORK/mm.log" "$WORK/mm.log.before" || fail "--no-inhibit still called ModemManager"
+grep -q "no-inhibit was given" "$WORK/err4" || fail "--no-inhibit warning missing: $(cat "$WORK/err4")"
+echo "mm-inhibit: ok"
