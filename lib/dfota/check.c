@@ -644,6 +644,8 @@ static int parse_primary(struct lexer *lx, unsigned depth, struct ast **out)
 	struct ast *a;
 	int r;
 
+	if (depth > CHK_DEPTH_MAX)
+		return syntax(lx, "nested too deeply");
 	if (lx->t == T_NOT) {
 		a = ast_new(A_NOT, lx->tline);
 		if (!a)
@@ -716,6 +718,7 @@ static int parse_level(struct lexer *lx, unsigned depth, int level, struct ast *
 	static const enum tok toks[4][2] = { { T_OR, T_OR }, { T_AND, T_AND }, { T_EQ, T_NE },
 					     { T_PLUS, T_PLUS } };
 	struct ast *left = NULL;
+	unsigned chain = 0;
 	int r;
 
 	if (depth > CHK_DEPTH_MAX)
@@ -728,6 +731,11 @@ static int parse_level(struct lexer *lx, unsigned depth, int level, struct ast *
 		enum akind k = kinds[level];
 		struct ast *a, *right = NULL;
 
+		/* a chain builds a left-deep tree that eval() recurses into: bound it */
+		if (++chain > CHK_ARGS_MAX) {
+			ast_free(left);
+			return syntax(lx, "operator chain too long");
+		}
 		if (lx->t == T_NE)
 			k = A_NE;
 		a = ast_new(k, lx->tline);
@@ -1897,6 +1905,9 @@ int mfw_dfota_check(struct mfw_ctx *ctx, const char *pkg_path, const char *src,
 	}
 	r = run_script(&c, script, slen);
 	remove_dir_files(c.work);
+	/* a script that does not parse, or calls a function wrongly, is a damaged package */
+	if (r == MFW_E_FORMAT || r == MFW_E_RANGE)
+		r = verdict(&c, MFW_DFOTA_CHECK_DAMAGED, SCRIPT_NAME, "%s", mfw_ctx_detail(ctx));
 	if (r != 0)
 		goto done;
 	res->measured_cache = c.max_part + c.max_file;

@@ -534,6 +534,88 @@ static void test_build_twice_and_check(void **state)
 	mfw_ctx_free(ctx);
 }
 
+/* ---- the checker on hostile scripts ---- */
+
+static int check_script(struct mfw_ctx *ctx, const char *script, size_t len,
+			struct mfw_dfota_check_result *res)
+{
+	const char *meta = "pre-version=V1\npost-version=V2\nscope=all\n";
+	char src[300], pkg[300];
+	struct mfw_zipw *zw;
+	int r;
+
+	snprintf(src, sizeof(src), "%s/src", tmpdir);
+	snprintf(pkg, sizeof(pkg), "%s/p.zip", tmpdir);
+	assert_int_equal(mfw_zipw_new(&zw), 0);
+	assert_int_equal(mfw_zipw_add_buf(NULL, zw, "META-INF/com/android/metadata", meta, strlen(meta), true), 0);
+	assert_int_equal(mfw_zipw_add_buf(NULL, zw, "META-INF/com/google/android/updater-script", script, len,
+					  true), 0);
+	assert_int_equal(mfw_zipw_write(NULL, zw, pkg), 0);
+	mfw_zipw_free(zw);
+	r = mfw_dfota_check(ctx, pkg, src, NULL, res);
+	return r;
+}
+
+static int check_str(struct mfw_ctx *ctx, const char *script, struct mfw_dfota_check_result *res)
+{
+	return check_script(ctx, script, strlen(script), res);
+}
+
+static void test_check_hostile_scripts(void **state)
+{
+	struct mfw_dfota_check_result res;
+	struct mfw_ctx *ctx;
+	size_t n = 200000;
+	char *s = malloc(n + 16);
+	char src[300];
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	make_tmpdir();
+	snprintf(src, sizeof(src), "%s/src", tmpdir);
+	make_targetfiles(src, false);
+	/* deep nesting and long chains are refused, not recursed into */
+	memset(s, '!', n);
+	memcpy(s + n, "\"x\";", 5);
+	assert_int_equal(check_script(ctx, s, n + 5, &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	memset(s, '(', n);
+	assert_int_equal(check_script(ctx, s, n, &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	for (size_t i = 0; i + 5 < n; i += 5)
+		memcpy(s + i, "a || ", 5);
+	memcpy(s + n - 5 - n % 5, "a;  ", 4);
+	assert_int_equal(check_script(ctx, s, n - n % 5 - 1, &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	/* malformed statements */
+	assert_int_equal(check_str(ctx, "ui_print(\"x", &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	assert_int_equal(check_str(ctx, "ui_print(\"x\" \"y\");", &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	assert_int_equal(check_str(ctx, "set_metadata(\"/bin/app\", \"mode\");", &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_DAMAGED);
+	/* functions the checker does not run: it says so instead of guessing */
+	assert_int_equal(check_str(ctx, "run_program(\"/bin/sh\");", &res), MFW_E_UNSUPPORTED);
+	assert_int_equal(check_str(ctx, "if \"a\" then \"b\" endif;", &res), MFW_E_UNSUPPORTED);
+	/* abort codes and the version/hash checks */
+	assert_int_equal(check_str(ctx, "abort(\"E520: disk\");", &res), 0);
+	assert_int_equal(res.code, 520);
+	strcpy(s, "apply_patch_check(\"/bin/app\", \"0000000000000000000000000000000000000000\") || "
+		  "abort(\"E510: \\\"/bin/app\\\" has unexpected contents\");");
+	assert_int_equal(check_script(ctx, s, strlen(s), &res), 0);
+	assert_int_equal(res.code, MFW_DFOTA_CHECK_SOURCE);
+	assert_string_equal(res.what, "/bin/app");
+	strcpy(s, "file_getprop(\"/etc/quectel-project-version.prop\", \"version\") == \"V1\" || abort(\"E505: no\");"
+		  "delete_recursive(\"/bin\"); symlink(\"x\", \"/new/dir/link\");");
+	assert_int_equal(check_script(ctx, s, strlen(s), &res), 0);
+	assert_int_equal(res.code, 0);
+	assert_int_equal(res.statements, 3);
+	rm_rf(tmpdir);
+	mfw_ctx_free(ctx);
+	free(s);
+}
+
 static void test_sign_verify(void **state)
 {
 	char key[300], pub[300], other[300], line[256];
@@ -587,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_mtd_and_quote),
 		cmocka_unit_test(test_zipwrite_deterministic),
 		cmocka_unit_test(test_build_twice_and_check),
+		cmocka_unit_test(test_check_hostile_scripts),
 		cmocka_unit_test(test_sign_verify),
 	};
 
