@@ -78,6 +78,14 @@ void cli_device_opts(struct cli *cli, struct mfw_device_opts *o, const char *roo
 /* info on a module in normal mode, over AT: the exit code, or -1 when spec is not one (EDL path). */
 int cli_info_normal(struct cli *cli, const char *spec);
 /*
+ * modemfw edl around the DIAG switch (cli/cmd-devices.c): begin resolves -p auto to the DIAG
+ * port, snapshots sysfs and inhibits ModemManager; end (always called, NULL-safe) waits for
+ * 05c6:9008 (bounded) when the switch succeeded and says where it is, then releases.
+ */
+struct cli_edl_watch;
+int cli_edl_watch_begin(struct cli *cli, const char **spec, struct cli_edl_watch **ret);
+int cli_edl_watch_end(struct cli *cli, struct cli_edl_watch *w, int result);
+/*
  * Open a DIAG port for diag/edl/backup/restore (cli/cmd-diag.c): 0, a
  * negative library error, or a positive exit code after a usage message
  * (no -p, or -p emu, which has no DIAG port yet).

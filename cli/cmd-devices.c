@@ -162,3 +162,78 @@ int cmd_devices(struct cli *cli, int argc, char **argv)
 	mfw_modems_free(v);
 	return 0;
 }
+
+/* ---- modemfw edl: -p auto, ModemManager held off, a bounded wait for 9008 ---- */
+
+struct cli_edl_watch {
+	struct mfw_device_opts o;
+	struct mfw_modem was;
+	struct mfw_modem *before;
+	size_t n_before;
+	struct mfw_device_guard *guard;
+	char spec[128];
+};
+
+int cli_edl_watch_begin(struct cli *cli, const char **spec, struct cli_edl_watch **ret)
+{
+	struct cli_edl_watch *w;
+	int port, r;
+
+	*ret = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return MFW_E_NOMEM;
+	cli_device_opts(cli, &w->o, NULL, NULL, false);
+	if (!*spec || !strcmp(*spec, "auto")) {
+		/* the DIAG port of the only running module */
+		r = mfw_discover_pick(cli->ctx, &w->o, MFW_ROLE_DIAG, w->spec, sizeof(w->spec));
+		if (r < 0) {
+			free(w);
+			return r;
+		}
+		*spec = w->spec;
+	}
+	if (mfw_discover_find(cli->ctx, &w->o, *spec, &w->was, &port) < 0 ||
+	    w->was.mode != MFW_MODE_NORMAL) {
+		/* tcp:, a pty, a module in another mode: nothing to watch in sysfs */
+		mfw_ctx_clear_detail(cli->ctx);
+		if (w->was.mode == MFW_MODE_EDL && !cli->json)
+			fprintf(stderr, "modemfw: %s belongs to a module already in EDL (%04x:%04x at %s)\n",
+				*spec, w->was.vid, w->was.pid, w->was.path);
+		w->was.mode = MFW_MODE_UNKNOWN;
+		*ret = w; /* *spec may point into it */
+		return 0;
+	}
+	/* EDL devices already present are not the one we will wait for */
+	r = mfw_discover(cli->ctx, &w->o, &w->before, &w->n_before);
+	if (r == 0)
+		r = mfw_device_prepare(cli->ctx, &w->o, &w->was, &w->guard);
+	if (r < 0) {
+		mfw_modems_free(w->before);
+		free(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+int cli_edl_watch_end(struct cli *cli, struct cli_edl_watch *w, int result)
+{
+	char spec[128];
+
+	if (!w)
+		return result;
+	if (result == 0 && w->was.mode == MFW_MODE_NORMAL) {
+		result = mfw_discover_wait_edl(cli->ctx, &w->o, &w->was, w->before, w->n_before,
+					       mfw_deadline_in(MFW_EDL_APPEAR_TIMEOUT_MS), spec,
+					       sizeof(spec));
+		if (result == 0 && cli->json)
+			cli_json_event(cli, "edl_device", "\"spec\":\"%s\"", spec);
+		else if (result == 0)
+			printf("EDL device: %s (use -p %s, or -p auto)\n", spec, spec);
+	}
+	mfw_device_release(w->guard);
+	mfw_modems_free(w->before);
+	free(w);
+	return result;
+}

@@ -16,6 +16,7 @@ int cmd_edl(struct cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	struct cli_port port;
+	struct cli_edl_watch *watch;
 	struct mfw_diag *d;
 	const char *spec = NULL;
 	int c, r;
@@ -35,17 +36,22 @@ int cmd_edl(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "modemfw: edl takes no arguments besides -p PORT\n");
 		return EXIT_USAGE;
 	}
+	/* issue 7: -p auto, ModemManager inhibited, bounded wait for 9008 (cli/cmd-devices.c) */
+	r = cli_edl_watch_begin(cli, &spec, &watch);
+	if (r < 0)
+		return cli_report_error(cli, r, spec ? spec : "auto");
 	r = cli_diag_port_open(cli, spec, &port);
 	if (r > 0)
-		return r;
+		return cli_edl_watch_end(cli, watch, r);
 	if (r < 0)
-		return cli_report_error(cli, r, spec);
+		return cli_report_error(cli, cli_edl_watch_end(cli, watch, r), spec);
 	r = mfw_diag_open(cli->ctx, port.t, &d);
 	if (r == 0) {
 		r = mfw_diag_switch_to_edl(d);
 		mfw_diag_close(d);
 	}
 	cli_port_close(&port);
+	r = cli_edl_watch_end(cli, watch, r);
 	if (r < 0) {
 		r = cli_report_error(cli, r, "edl");
 		if (!cli->json)
