@@ -79,8 +79,11 @@ bool emu_all_bytes(const void *buf, size_t len, uint8_t value);
 
 /* ---- factory image ---- */
 int emu_factory_build(struct mfw_ctx *ctx, struct emu_store *st, const struct mfw_emu_config *cfg);
-/* NV store (docs/emulator.md): returns its length, written into out (cap >= EMU_NV_STORE_MAX). */
-#define EMU_NV_STORE_MAX 512
+/*
+ * Factory NV store (docs/emulator.md; nvstore.c): NV items and EFS tree,
+ * returns its length, written into out (cap >= EMU_NV_STORE_MAX).
+ */
+#define EMU_NV_STORE_MAX 16384
 int emu_nv_store_build(const char *imei, uint8_t *out, size_t cap);
 /* Encode an IMEI as NV item 550 (reference diag.md §3.1): 128 bytes. */
 int emu_nv_imei_encode(const char *imei, uint8_t out[128]);
@@ -121,6 +124,8 @@ struct mfw_emu {
 	bool unplugged;          /* a disconnect fault fired: power-cycle before the next host */
 	/* listener (mfw_emu_listen) */
 	struct mfw_listener *listener;
+	/* normal mode (normal.c): serving the boot ROM after the DIAG switch, until a reset */
+	bool edl_phase;
 
 	/* in-process session */
 	pthread_t thread;
@@ -141,6 +146,13 @@ int emu_link_write(struct emu_link *l, const void *buf, size_t len);
 bool emu_stopping(const struct mfw_emu *emu);
 /* Stopped by its owner, or (when served by the tool) cancelled by a signal. */
 bool emu_link_stopping(const struct emu_link *l);
+
+/*
+ * normal.c: normal mode (AT and DIAG ports, NV store); after the DIAG
+ * switch the boot ROM serves on edl_spec until a reset boots the firmware
+ * again. Returns like mfw_emu_serve().
+ */
+int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec);
 
 /* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
 int emu_pbl_run(struct emu_link *l, enum emu_end *end);

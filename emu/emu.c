@@ -38,6 +38,8 @@ void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage st
 	cfg->serial = EMU_DEFAULT_SERIAL;
 	cfg->hw_id = EMU_DEFAULT_HW_ID;
 	cfg->imei = EMU_DEFAULT_IMEI;
+	/* normal mode: now and then a log/event packet before a DIAG answer (2 %) */
+	cfg->diag_noise_permille = 20;
 }
 
 bool emu_stopping(const struct mfw_emu *emu)
@@ -352,6 +354,9 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 {
 	int r;
 
+	/* a module in normal mode opens its EDL port only after the DIAG switch (normal.c) */
+	if (emu->cfg.mode == MFW_EMU_MODE_NORMAL && !emu->edl_phase)
+		return emu_normal_serve(emu, listen_spec);
 	if (listen_spec) {
 		r = mfw_emu_listen(emu, listen_spec, NULL, 0);
 		if (r < 0)
@@ -381,6 +386,11 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 			emu->unplugged = false;
 		}
 		if (end == EMU_END_STOP) {
+			r = 0;
+			break;
+		}
+		if (end == EMU_END_RESET && emu->edl_phase) {
+			/* normal mode: a reset boots the firmware again, the EDL port goes away */
 			r = 0;
 			break;
 		}

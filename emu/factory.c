@@ -3,7 +3,8 @@
  * The image a new module leaves the factory with: partition table (MIBIB on
  * NAND, GPT on eMMC, both in device form), recognisable content in the boot
  * and firmware partitions, and the radio identity (an NV store holding the
- * IMEI) in EFS2 / modemst1 / modemst2 / fsg. Everything else stays erased.
+ * IMEI, other NV items and an EFS tree; nvstore.c) in EFS2 / modemst1 /
+ * modemst2 / fsg. Everything else stays erased.
  * Formats: docs/formats.md (tables) and docs/emulator.md (NV store, content).
  */
 #include "emu-internal.h"
@@ -19,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define NV_MAGIC "MFWNV001"
-#define NV_ITEM_UE_IMEI 550u
 #define NV_IMEI_LEN 128u
 
 /* How much recognisable content a factory partition gets (the rest stays erased). */
@@ -45,33 +44,6 @@ int emu_nv_imei_encode(const char *imei, uint8_t out[128])
 	for (int k = 0; k < 7; k++)
 		out[2 + k] = (uint8_t)(d[1 + 2 * k] | d[2 + 2 * k] << 4);
 	return 0;
-}
-
-int emu_nv_store_build(const char *imei, uint8_t *out, size_t cap)
-{
-	uint8_t item[NV_IMEI_LEN];
-	size_t o = 16;
-	uint32_t nrec = 0;
-	int r;
-
-	if (cap < EMU_NV_STORE_MAX)
-		return MFW_E_RANGE;
-	r = emu_nv_imei_encode(imei, item);
-	if (r < 0)
-		return r;
-	memset(out, 0, cap);
-	memcpy(out, NV_MAGIC, 8);
-	/* record: u16 item, u16 index, u16 len, data */
-	mfw_put_le16(out + o, NV_ITEM_UE_IMEI);
-	mfw_put_le16(out + o + 2, 0);
-	mfw_put_le16(out + o + 4, NV_IMEI_LEN);
-	memcpy(out + o + 6, item, NV_IMEI_LEN);
-	o += 6 + NV_IMEI_LEN;
-	nrec++;
-	mfw_put_le32(out + 8, nrec);
-	mfw_put_le32(out + 12, (uint32_t)(o - 16));
-	mfw_put_le32(out + o, mfw_crc32(0, out, o));
-	return (int)(o + 4);
 }
 
 /* Content of a factory partition: a text header naming it, then a pattern seeded by the name. */

@@ -21,6 +21,32 @@ enum mfw_emu_storage {
 	MFW_EMU_EMMC = 1,
 };
 
+/* What the module boots into (docs/emulator.md, "Normal mode"). */
+enum mfw_emu_mode {
+	MFW_EMU_MODE_EDL = 0,    /* boot ROM (Sahara) on the listen spec: a module with no firmware */
+	MFW_EMU_MODE_NORMAL = 1, /* firmware running: AT and DIAG ports; EDL after the DIAG switch */
+};
+
+/* Normal mode: told when ports come and go (the tool prints them). */
+enum mfw_emu_event_kind {
+	MFW_EMU_EVENT_NORMAL = 0, /* booted into normal mode: at and diag are listening */
+	MFW_EMU_EVENT_EDL = 1,    /* switched to EDL: edl is listening, at and diag are gone */
+};
+
+struct mfw_emu_event {
+	enum mfw_emu_event_kind kind;
+	const char *at;   /* resolved listener names, as mfw_emu_listen() reports them */
+	const char *diag;
+	const char *edl;
+};
+
+/* Timing model of the device's link (and of its NAND when it has one). */
+enum mfw_emu_link {
+	MFW_EMU_LINK_NONE = 0, /* as fast as the transport: the default */
+	MFW_EMU_LINK_USB2 = 1, /* USB 2.0 high speed: 40 MB/s, 125 us per transfer */
+	MFW_EMU_LINK_USB3 = 2, /* USB 3 SuperSpeed: 350 MB/s, 30 us per transfer */
+};
+
 struct mfw_emu_config {
 	enum mfw_emu_storage storage;
 	const char *image_path;   /* storage file, created sparse when missing; NULL = anonymous temp file */
@@ -52,6 +78,20 @@ struct mfw_emu_config {
 	/* quirks (docs/emulator.md) */
 	uint32_t final_ack_delay_ms; /* "slow final ACK": wait before a program's closing ACK */
 	uint32_t log_flood;          /* extra <log> lines after every response */
+	/*
+	 * Normal mode (mfw_emu_serve() only; mfw_emu_attach() is EDL-only).
+	 * The module serves AT on listen_at and DIAG on listen_diag; the DIAG
+	 * switch (4B 65 01 00) reboots it into the boot ROM on the spec given
+	 * to mfw_emu_serve(), and a reset from EDL boots it back.
+	 */
+	enum mfw_emu_mode mode;
+	const char *listen_at;
+	const char *listen_diag;
+	/* unsolicited log/event/message packets sent before a DIAG answer, per mille (default 20) */
+	uint32_t diag_noise_permille;
+	/* called from the serving thread; NULL = nobody listens */
+	void (*on_event)(void *user, const struct mfw_emu_event *ev);
+	void *event_user;
 };
 
 void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage storage);
@@ -65,6 +105,9 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
  * state (PBL waiting, programmer running) survives a host disconnect, like a
  * powered module whose USB host tool restarts. Returns 0 once cancelled
  * (the image flushed), negative when listening or flushing failed.
+ * In normal mode the module first serves AT and DIAG (cfg.listen_at,
+ * cfg.listen_diag) and opens spec only once the host switched it to EDL;
+ * a tcp port 0 is resolved the first time and kept across reboots.
  */
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec);
 
