@@ -51,6 +51,16 @@ void mfw_ctx_cancel(struct mfw_ctx *ctx);
 int mfw_ctx_cancel_count(const struct mfw_ctx *ctx);
 
 /*
+ * Test knob: scale every named protocol deadline (Sahara, Firehose) by
+ * pct/100 (default 100). Fault-matrix tests run device timeouts at a few
+ * percent so that thousands of trials fit in minutes, as fwupd runs its
+ * emulated devices on virtual time. Never changed by the tool.
+ */
+void mfw_ctx_set_time_scale(struct mfw_ctx *ctx, unsigned pct);
+/* ms scaled by the context's time scale (at least 1). */
+int mfw_ctx_ms(const struct mfw_ctx *ctx, int ms);
+
+/*
  * Deadlines are absolute CLOCK_MONOTONIC times in milliseconds.
  * MFW_DEADLINE_NONE exists only for code paths that are proven not to block
  * (e.g. a non-blocking poll); no network or device wait may use it.

@@ -18,6 +18,7 @@ struct mfw_ctx {
 	char detail[DETAIL_MAX];
 	/* written from signal handlers: sig_atomic_t, no locking */
 	volatile sig_atomic_t cancel_count;
+	unsigned time_scale_pct;
 };
 
 int mfw_ctx_new(struct mfw_ctx **ret_ctx)
@@ -26,6 +27,7 @@ int mfw_ctx_new(struct mfw_ctx **ret_ctx)
 	if (!ctx)
 		return MFW_E_NOMEM;
 	ctx->log_level = MFW_LOG_INFO;
+	ctx->time_scale_pct = 100;
 	*ret_ctx = ctx;
 	return 0;
 }
@@ -174,4 +176,18 @@ bool mfw_deadline_passed(mfw_deadline_t deadline)
 mfw_deadline_t mfw_deadline_min(mfw_deadline_t a, mfw_deadline_t b)
 {
 	return a < b ? a : b;
+}
+
+void mfw_ctx_set_time_scale(struct mfw_ctx *ctx, unsigned pct)
+{
+	ctx->time_scale_pct = pct ? pct : 100;
+}
+
+int mfw_ctx_ms(const struct mfw_ctx *ctx, int ms)
+{
+	int64_t v;
+	if (!ctx || ctx->time_scale_pct == 100)
+		return ms;
+	v = (int64_t)ms * ctx->time_scale_pct / 100;
+	return v < 1 ? 1 : v > INT32_MAX ? INT32_MAX : (int)v;
 }

@@ -86,14 +86,14 @@ int mfw_conn_open(struct mfw_conn *c, struct mfw_ctx *ctx, struct mfw_transport 
 	if (o->stall_ms > 0)
 		c->fh.stall_ms = o->stall_ms;
 	/* start-up logs carry the supported functions; a running programmer repeats them on <nop/> */
-	r = mfw_fh_drain(&c->fh, MFW_FH_QUIET_MS, mfw_deadline_in(MFW_FH_STARTUP_DRAIN_MS));
+	r = mfw_fh_drain(&c->fh, MFW_FH_QUIET_MS, mfw_deadline_in(mfw_ctx_ms(ctx, MFW_FH_STARTUP_DRAIN_MS)));
 	if (r < 0)
 		return r;
 	if (edl.firehose_running && !c->fh.funcs.complete) {
 		r = mfw_fh_nop(&c->fh);
 		if (r < 0)
 			return r;
-		mfw_fh_drain(&c->fh, MFW_FH_QUIET_MS, mfw_deadline_in(1000));
+		mfw_fh_drain(&c->fh, MFW_FH_QUIET_MS, mfw_deadline_in(mfw_ctx_ms(ctx, 1000)));
 	}
 	return configure(c, o);
 }

@@ -129,6 +129,7 @@ static int take_msg(struct mfw_fh_session *s, struct mfw_fh_msg *msg, struct mfw
 
 int mfw_fh_drain(struct mfw_fh_session *s, int quiet_ms, mfw_deadline_t deadline)
 {
+	quiet_ms = mfw_ctx_ms(s->ctx, quiet_ms);
 	for (;;) {
 		struct mfw_fh_msg msg = { 0 };
 		mfw_deadline_t d = mfw_deadline_min(deadline, mfw_deadline_in(quiet_ms));
@@ -148,7 +149,7 @@ int mfw_fh_drain(struct mfw_fh_session *s, int quiet_ms, mfw_deadline_t deadline
 static int wait_response(struct mfw_fh_session *s, const char *what, int timeout_ms,
 			 struct mfw_fh_reply *reply)
 {
-	mfw_deadline_t deadline = mfw_deadline_in(timeout_ms);
+	mfw_deadline_t deadline = mfw_deadline_in(mfw_ctx_ms(s->ctx, timeout_ms));
 	int64_t start = mfw_now_ms();
 	memset(reply, 0, sizeof(*reply));
 	for (;;) {
@@ -178,7 +179,7 @@ static int send_xml(struct mfw_fh_session *s, const char *tag, const struct mfw_
 	mfw_trace(s->ctx, "firehose -> %s", buf);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t written = 0;
-		r = mfw_transport_write(s->t, buf, (size_t)n, mfw_deadline_in(MFW_FH_COMMAND_WRITE_MS),
+		r = mfw_transport_write(s->t, buf, (size_t)n, mfw_deadline_in(mfw_ctx_ms(s->ctx, MFW_FH_COMMAND_WRITE_MS)),
 					&written);
 		if (r != MFW_E_TIMEOUT || written)
 			break;

@@ -96,7 +96,7 @@ static int send_packet(struct mfw_edl *e, const struct mfw_sahara_pkt *p)
 	if (n < 0)
 		return mfw_fail(e->ctx, n, "sahara: cannot encode %s", mfw_sahara_cmd_name(p->cmd));
 	mfw_trace(e->ctx, "sahara: -> %s", mfw_sahara_cmd_name(p->cmd));
-	r = mfw_transport_write(e->t, buf, (size_t)n, mfw_deadline_in(MFW_SAHARA_WRITE_TIMEOUT_MS), NULL);
+	r = mfw_transport_write(e->t, buf, (size_t)n, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_WRITE_TIMEOUT_MS)), NULL);
 	if (r < 0)
 		return mfw_fail_keep(e->ctx, r, "sahara: sending %s failed: %s",
 				     mfw_sahara_cmd_name(p->cmd), mfw_strerror(r));
@@ -130,7 +130,7 @@ int mfw_edl_connect(struct mfw_edl *e)
 
 	e->firehose_running = false;
 	e->hello_pending = false;
-	r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_HELLO_TIMEOUT_MS));
+	r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_HELLO_TIMEOUT_MS)));
 	if (r == 1) {
 		mfw_dbg(e->ctx, "edl: a Firehose programmer is already running");
 		return 0;
@@ -157,7 +157,7 @@ int mfw_edl_connect(struct mfw_edl *e)
 	r = send_hello_resp(e, MFW_SAHARA_MODE_IMAGE_TX_PENDING);
 	if (r < 0)
 		return r;
-	r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_RESYNC_TIMEOUT_MS));
+	r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_RESYNC_TIMEOUT_MS)));
 	if (r == 1)
 		return 0;
 	if (r == 0 && (p.cmd == MFW_SAHARA_READ_DATA || p.cmd == MFW_SAHARA_READ_DATA_64)) {
@@ -186,9 +186,9 @@ int mfw_edl_connect(struct mfw_edl *e)
 		mfw_ctx_clear_detail(e->ctx);
 		mfw_dbg(e->ctx, "sahara: no answer to HELLO_RESP; probing for a running programmer");
 		r = mfw_transport_write(e->t, nop, sizeof(nop) - 1,
-					mfw_deadline_in(MFW_SAHARA_WRITE_TIMEOUT_MS), NULL);
+					mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_WRITE_TIMEOUT_MS)), NULL);
 		if (r == 0)
-			r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_RESYNC_TIMEOUT_MS));
+			r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_RESYNC_TIMEOUT_MS)));
 		if (r == 1)
 			return 0;
 	}
@@ -204,7 +204,7 @@ static int read_exec(struct mfw_edl *e, uint32_t client_cmd, uint8_t *out, size_
 	r = send_packet(e, &p);
 	if (r < 0)
 		return r;
-	r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+	r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 	if (r != 0)
 		return r < 0 ? r : MFW_E_PROTO;
 	if (p.cmd == MFW_SAHARA_END_OF_IMAGE)
@@ -228,7 +228,7 @@ static int read_exec(struct mfw_edl *e, uint32_t client_cmd, uint8_t *out, size_
 		rx_consume(e, have);
 		if (have < n) {
 			r = mfw_transport_read_full(e->t, tmp + have, n - have,
-						    mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+						    mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 			if (r < 0)
 				return r;
 		}
@@ -258,7 +258,7 @@ int mfw_edl_identify(struct mfw_edl *e, struct mfw_edl_identity *id)
 	r = send_hello_resp(e, MFW_SAHARA_MODE_COMMAND);
 	if (r < 0)
 		return r;
-	r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+	r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 	if (r != 0 || p.cmd != MFW_SAHARA_CMD_READY)
 		return mfw_fail_keep(e->ctx, r < 0 ? r : MFW_E_UNSUPPORTED,
 				     "sahara: device refused command mode");
@@ -286,7 +286,7 @@ int mfw_edl_identify(struct mfw_edl *e, struct mfw_edl_identity *id)
 	r = send_packet(e, &p);
 	if (r < 0)
 		return r;
-	r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+	r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 	if (r != 0 || p.cmd != MFW_SAHARA_HELLO)
 		return mfw_fail_keep(e->ctx, r < 0 ? r : MFW_E_PROTO,
 				     "sahara: no HELLO after leaving command mode");
@@ -312,7 +312,7 @@ static int serve_read(struct mfw_edl *e, const struct mfw_sahara_pkt *p, const u
 				"programmer does not fit this chip",
 				(unsigned long long)off, (unsigned long long)(off + n), name, len);
 	r = mfw_transport_write(e->t, image + off, (size_t)n,
-				mfw_deadline_in(MFW_SAHARA_WRITE_TIMEOUT_MS), &written);
+				mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_WRITE_TIMEOUT_MS)), &written);
 	if (r < 0)
 		return mfw_fail_keep(e->ctx, r,
 				     "sahara: device stopped reading '%s' at offset %llu (%zu of %llu bytes): %s",
@@ -337,7 +337,7 @@ int mfw_edl_load_programmer(struct mfw_edl *e, const uint8_t *image, size_t len,
 			return r;
 	}
 	for (;;) {
-		r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+		r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 		if (r == 1)
 			return 0; /* programmer started speaking (should not happen before DONE) */
 		if (r < 0)
@@ -367,7 +367,7 @@ int mfw_edl_load_programmer(struct mfw_edl *e, const uint8_t *image, size_t len,
 			r = send_packet(e, &p);
 			if (r < 0)
 				return r;
-			r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_PACKET_TIMEOUT_MS));
+			r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_PACKET_TIMEOUT_MS)));
 			if (r != 0 || p.cmd != MFW_SAHARA_DONE_RESP)
 				return mfw_fail_keep(e->ctx, r < 0 ? r : MFW_E_PROTO,
 						     "sahara: no DONE_RESP after '%s'", name);
@@ -382,7 +382,7 @@ int mfw_edl_load_programmer(struct mfw_edl *e, const uint8_t *image, size_t len,
 			 * packet decides, and silence means the programmer took over.
 			 */
 			mfw_dbg(e->ctx, "sahara: DONE_RESP pending after '%s'", name);
-			r = recv_packet(e, &p, mfw_deadline_in(MFW_SAHARA_RESYNC_TIMEOUT_MS));
+			r = recv_packet(e, &p, mfw_deadline_in(mfw_ctx_ms(e->ctx, MFW_SAHARA_RESYNC_TIMEOUT_MS)));
 			if (r == MFW_E_TIMEOUT || r == 1) {
 				mfw_ctx_clear_detail(e->ctx);
 				return 0;

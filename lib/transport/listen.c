@@ -82,6 +82,11 @@ static int listen_tcp(struct mfw_listener *l, const char *spec)
 		}
 		/* a restarted emulator must not wait out TIME_WAIT of the last session */
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* like a USB device, accept only a little data ahead (inherited by accepted sockets) */
+		{
+			int rcvbuf = 64 * 1024;
+			setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		}
 		if (bind(l->fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(l->fd, LISTEN_BACKLOG) == 0)
 			break;

@@ -6,6 +6,9 @@
  */
 #include "transport/internal.h"
 
+/* bytes; the kernel doubles it (socket(7)) */
+#define MFW_TCP_SNDBUF (64 * 1024)
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -249,6 +252,17 @@ static int connect_tcp(struct mfw_ctx *ctx, const char *spec, mfw_deadline_t dea
 	freeaddrinfo(res);
 	if (fd < 0)
 		return connect_failed(ctx, spec, err);
+	/*
+	 * A USB pipe buffers a few transfers; loopback TCP buffers tens of MiB.
+	 * Keep the send buffer near a USB pipe's so that a device that stops
+	 * reading blocks our writes within about a MiB, where the stall
+	 * watchdog sees it, instead of after the whole partition.
+	 */
+	{
+		int sndbuf = MFW_TCP_SNDBUF;
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+			mfw_dbg(ctx, "SO_SNDBUF on '%s' failed (%s), ignoring", spec, strerror(errno));
+	}
 	/* Sahara and Firehose are request/response: Nagle would add 40 ms per command */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		mfw_dbg(ctx, "TCP_NODELAY on '%s' failed (%s), ignoring", spec, strerror(errno));

@@ -14,7 +14,7 @@ img="$WORK/nand.img"
 STALL=3
 
 # --- 1. stall, then resume
-start_emu "$img" tcp:127.0.0.1:0 --storage nand --fault stall@bytes=20000000
+start_emu "$img" tcp:127.0.0.1:0 --storage nand --fault stall@bytes=10000000
 snapshot "$img" "$WORK/before.img"
 t0=$(date +%s)
 rc=0
@@ -37,7 +37,7 @@ echo "ok: stall detected in $((t1 - t0)) s, resumed"
 # --- 2. disconnect + power cycle inside one run
 rm -f "$img" "$img".*
 rm -rf "$XDG_STATE_HOME"
-start_emu "$img" tcp:127.0.0.1:0 --storage nand --fault disconnect@bytes=15000000,delay=1500
+start_emu "$img" tcp:127.0.0.1:0 --storage nand --fault disconnect@bytes=12000000,delay=1500
 snapshot "$img" "$WORK/before.img"
 timeout 120 "$MODEMFW" flash "$PKG" -p "$EMU_SPEC" >"$WORK/out" 2>&1 ||
 	{ cat "$WORK/out"; fail "flash did not recover from a disconnect"; }

@@ -5,7 +5,12 @@
 set -eu
 : "${MODEMFW:?run through meson test}"
 : "${SRCDIR:?}"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mfw-it.XXXXXX")
+# NAND images are 512 MiB of real 0xFF bytes: tmpfs makes creating one instant
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	WORK=$(mktemp -d /dev/shm/mfw-it.XXXXXX)
+else
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/mfw-it.XXXXXX")
+fi
 EMU_PID=""
 # journals and backups of this scenario stay in its private directory
 export XDG_STATE_HOME="$WORK/state" XDG_DATA_HOME="$WORK/data"
