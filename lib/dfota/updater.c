@@ -90,8 +90,11 @@ static int err_for_code(int code)
 		return MFW_E_NOSPC;
 	case MFW_DFOTA_CODE_WRITE:
 		return MFW_E_IO;
+	case MFW_DFOTA_CODE_RETRIES:
+		return MFW_E_PROTECTED;
 	default:
-		return MFW_E_CANCELLED;
+		/* assert/abort: the package's own checks refused this module */
+		return MFW_E_MISMATCH;
 	}
 }
 
@@ -881,7 +884,7 @@ static int fn_assert(struct mfw_ed_eval *ev, const struct mfw_ed_node *call, str
 		if (!t) {
 			const char *src = ev->script->src + k->start;
 			int n = (int)(k->end - k->start);
-			return ufail(u, MFW_DFOTA_CODE_UNEXPECTED, MFW_E_CANCELLED,
+			return ufail(u, MFW_DFOTA_CODE_UNEXPECTED, MFW_E_MISMATCH,
 				     "assert failed: %.*s", n > 300 ? 300 : n, src);
 		}
 	}
@@ -1779,7 +1782,7 @@ static int retry_counter(struct upd *u, unsigned max)
 	else if (r == MFW_DFIO_E_POWER)
 		return r;
 	if (n >= max)
-		return ufail(u, MFW_DFOTA_CODE_RETRIES, MFW_E_BUSY,
+		return ufail(u, MFW_DFOTA_CODE_RETRIES, MFW_E_PROTECTED,
 			     "%u update attempts already made (limit %u): giving up; delete %s to allow more",
 			     n, max, MFW_DFOTA_RETRY_FILE);
 	u->res->attempt = n + 1;

@@ -543,7 +543,7 @@ static inline void fx_print_line(void *user, const char *text)
 }
 
 /* Every preserved file still there, unchanged (content and metadata). */
-static bool fx_preserved_ok(struct mfw_dfio *io, const struct fx_image *src)
+static inline bool fx_preserved_ok(struct mfw_dfio *io, const struct fx_image *src)
 {
 	for (size_t i = 0; i < src->n; i++) {
 		const struct fx_ent *e = &src->e[i];

@@ -382,7 +382,7 @@ static void test_retry_limit(void **state)
 	world_init(&w, &small);
 	mfw_dfio_mkdir(w.io, MFW_DFOTA_FOTA_DIR, 0755);
 	put(w.io, MFW_DFOTA_RETRY_FILE, "5\n", 2);
-	assert_int_equal(run(&w, pkg_path, &res, &l), MFW_E_BUSY);
+	assert_int_equal(run(&w, pkg_path, &res, &l), MFW_E_PROTECTED);
 	assert_int_equal(res.code, 521);
 	assert_string_equal(l.v[l.n - 1], "+QIND: \"FOTA\",\"END\",521");
 	assert_true(is(&w, &w.dsrc));
