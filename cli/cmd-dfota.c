@@ -20,14 +20,15 @@ static void dfota_usage(FILE *f)
 		"usage: modemfw dfota build --from SRC --to DST -o UPDATE.zip [--scope all|rootfs|modem|kernel]\n"
 		"                           [--full LIST] [--preserve LIST] [--perms LIST] [--key KEY.pem] [--work DIR]\n"
 		"       modemfw dfota check UPDATE.zip --against SRC [--expect DST] [--pubkey PUB.pem]\n"
-		"                           [--perms LIST] [--preserve LIST] [--work DIR]\n"
+		"                           [--perms LIST] [--preserve LIST] [--model-only] [--work DIR]\n"
 		"       modemfw dfota apply ...   (see 'modemfw dfota apply --help')\n"
 		"\n"
 		"SRC and DST are targetfiles (a directory or a .zip: SYSTEM/, BOOTABLE_IMAGES/boot.img,\n"
 		"RADIO/NON-HLOS.ubi, MULTIFOTA/, RECOVERY/, OTA/, META/filesystem_config.txt).\n"
 		"build writes the same bytes for the same inputs; --key signs with an ed25519 key.\n"
 		"check proves the package against SRC before it ships: zip and CRCs, signature, version,\n"
-		"every source hash, then the script run on SRC and the result compared with DST.\n"
+		"every source hash, then the script run on SRC and the result compared with DST; with\n"
+		"--expect the real updater also applies it to a copy of SRC (--model-only skips that).\n"
 		"check results (Quectel codes): 0 ok (exit 0), 504 damaged/unsigned (exit 3),\n"
 		"505 wrong version and 510 source mismatch (exit 6), 502 result differs (exit 7).\n");
 }
@@ -148,6 +149,7 @@ static int do_check(struct cli *cli, int argc, char **argv)
 		{ "perms", required_argument, NULL, 'M' },
 		{ "preserve", required_argument, NULL, 'P' },
 		{ "work", required_argument, NULL, 'w' },
+		{ "model-only", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -166,6 +168,7 @@ static int do_check(struct cli *cli, int argc, char **argv)
 		case 'M': o.perms_list = optarg; break;
 		case 'P': o.preserve_list = optarg; break;
 		case 'w': o.workdir = optarg; break;
+		case 'm': o.model_only = true; break;
 		case 'h':
 			dfota_usage(stdout);
 			return EXIT_OK_;
@@ -185,14 +188,16 @@ static int do_check(struct cli *cli, int argc, char **argv)
 			       "\"code\":%d,\"what\":%s,\"message\":%s,\"pre_version\":\"%s\",\"post_version\":\"%s\","
 			       "\"entries\":%zu,\"statements\":%zu,\"patches\":%zu,\"signed\":%s,"
 			       "\"signature_checked\":%s,\"expect_checked\":%s,\"required_cache\":%llu,"
-			       "\"required_root\":%llu,\"measured_cache\":%llu,\"measured_root\":%llu",
+			       "\"required_root\":%llu,\"measured_cache\":%llu,\"measured_root\":%llu,"
+			       "\"updater\":%s",
 			       res.code, cli_json_str(a, sizeof(a), res.what),
 			       cli_json_str(b, sizeof(b), res.message), res.pre_version, res.post_version,
 			       res.entries, res.statements, res.patches_applied,
 			       res.is_signed ? "true" : "false", res.signature_checked ? "true" : "false",
 			       res.expect_checked ? "true" : "false",
 			       (unsigned long long)res.required_cache, (unsigned long long)res.required_root,
-			       (unsigned long long)res.measured_cache, (unsigned long long)res.measured_root);
+			       (unsigned long long)res.measured_cache, (unsigned long long)res.measured_root,
+			       res.used_updater ? "true" : "false");
 		return check_exit(res.code);
 	}
 	if (res.code) {
@@ -205,6 +210,8 @@ static int do_check(struct cli *cli, int argc, char **argv)
 		       res.signature_checked ? ", signature verified" :
 		       res.is_signed ? ", signed (key not checked: give --pubkey)" : ", unsigned",
 		       res.expect_checked ? ", result identical to the target" : "");
+		if (res.used_updater)
+			printf("the updater applied it to a copy of the source: the same result\n");
 		printf("device needs: cache %llu bytes (package says %llu), root file system growth %llu bytes (package says %llu)\n",
 		       (unsigned long long)res.measured_cache, (unsigned long long)res.required_cache,
 		       (unsigned long long)res.measured_root, (unsigned long long)res.required_root);

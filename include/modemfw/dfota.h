@@ -91,6 +91,13 @@ struct mfw_dfota_check_opts {
 	 */
 	const char *perms_list;
 	const char *preserve_list;
+	/*
+	 * With expect: after the checker's own run, the real updater
+	 * (mfw_dfota_apply, when built in) also applies the package to a copy of
+	 * SRC on disk and the tree it leaves is compared with expect (owners only
+	 * when running as root). true = only the checker's own run.
+	 */
+	bool model_only;
 	/* Scratch directory; NULL = $TMPDIR or /tmp. */
 	const char *workdir;
 };

@@ -738,6 +738,9 @@ free_all:
 
 /* ---- building ---- */
 
+/* Old + new bytes diffed in memory; above, the engine's file interface. */
+#define BUILD_BUF_DIFF_MAX (16u << 20)
+
 struct builder {
 	struct mfw_ctx *ctx;
 	struct mfw_tf *src, *dst;
@@ -792,7 +795,58 @@ static int add_member(struct builder *b, struct mfw_tf *tf, const char *rel, con
  * the patch is not smaller than the new file: then shipping it whole is
  * both smaller and simpler for the device.
  */
-static int make_patch(struct builder *b, const char *old_rel, struct mfw_tf *otf,
+/* Whole member into a buffer (small files only: see BUILD_BUF_DIFF_MAX). */
+static int read_member(struct builder *b, struct mfw_tf *tf, const char *rel, uint64_t size,
+		       uint8_t **out)
+{
+	struct mfw_tf_file *f = NULL;
+	uint8_t *buf = malloc(size ? size : 1);
+	size_t n = 0;
+	int r;
+
+	if (!buf)
+		return MFW_E_NOMEM;
+	r = mfw_tf_file_open(b->ctx, tf, rel, &f);
+	while (r >= 0 && n < size) {
+		size_t got;
+
+		r = mfw_tf_file_read(b->ctx, f, buf + n, size - n, &got);
+		if (r >= 0 && !got)
+			r = mfw_fail(b->ctx, MFW_E_IO, "'%s' in '%s' ended early", rel, tf->root);
+		n += got;
+	}
+	mfw_tf_file_close(f);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*out = buf;
+	return 0;
+}
+
+static int write_host_file(struct mfw_ctx *ctx, const char *path, const uint8_t *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int r = 0;
+
+	if (!f)
+		return mfw_fail(ctx, MFW_E_IO, "cannot create '%s': %s", path, strerror(errno));
+	if (fwrite(data, 1, len, f) != len)
+		r = mfw_fail(ctx, MFW_E_IO, "cannot write '%s': %s", path, strerror(errno));
+	if (fclose(f) != 0 && r >= 0)
+		r = mfw_fail(ctx, MFW_E_IO, "cannot write '%s': %s", path, strerror(errno));
+	return r;
+}
+
+/*
+ * Make the patch old -> new into a scratch file. *use_patch is false when
+ * the patch is not smaller than the new file: then shipping it whole is
+ * both smaller and simpler for the device. Small pairs are diffed in
+ * memory (no extraction, no fsync per patch: a rootfs has thousands);
+ * larger ones go through the engine's file interface and its bounded
+ * block index.
+ */
+static int make_patch(struct builder *b, const char *old_rel, struct mfw_tf *otf, uint64_t old_size,
 		      const char *new_rel, struct mfw_tf *ntf, uint64_t new_size, char *patch,
 		      size_t cap, bool *use_patch)
 {
@@ -801,11 +855,31 @@ static int make_patch(struct builder *b, const char *old_rel, struct mfw_tf *otf
 	struct mfw_delta_stats ds;
 	int r;
 
+	r = work_path(b, ".p", patch, cap);
+	if (r < 0)
+		return r;
+	if (old_size + new_size <= BUILD_BUF_DIFF_MAX) {
+		uint8_t *ob = NULL, *nb = NULL, *pb = NULL;
+		size_t plen = 0;
+
+		r = read_member(b, otf, old_rel, old_size, &ob);
+		if (r >= 0)
+			r = read_member(b, ntf, new_rel, new_size, &nb);
+		if (r >= 0)
+			r = mfw_delta_diff_buf(b->ctx, ob, old_size, nb, new_size, &pb, &plen, &o, &ds);
+		free(ob);
+		free(nb);
+		if (r >= 0 && ds.patch_size < new_size)
+			r = write_host_file(b->ctx, patch, pb, plen);
+		free(pb);
+		if (r < 0)
+			return r;
+		*use_patch = ds.patch_size < new_size;
+		return 0;
+	}
 	r = work_path(b, ".o", otmp, sizeof(otmp));
 	if (r >= 0)
 		r = work_path(b, ".n", ntmp, sizeof(ntmp));
-	if (r >= 0)
-		r = work_path(b, ".p", patch, cap);
 	if (r >= 0)
 		r = mfw_tf_local_path(b->ctx, otf, old_rel, otmp, old, sizeof(old));
 	if (r >= 0)
@@ -814,12 +888,12 @@ static int make_patch(struct builder *b, const char *old_rel, struct mfw_tf *otf
 		r = mfw_delta_diff(b->ctx, old, new_path, patch, &o, &ds);
 	/* Extracted copies are not needed once the patch exists. */
 	unlink(otmp);
+	unlink(ntmp);
 	if (r < 0)
 		return r;
 	*use_patch = ds.patch_size < new_size;
 	if (!*use_patch)
 		unlink(patch);
-	unlink(ntmp);
 	return 0;
 }
 
@@ -841,8 +915,8 @@ static int add_files(struct builder *b, struct mfw_dfota_plan *plan)
 
 			mfw_tf_entry_rel(it->s, srel, sizeof(srel));
 			mfw_tf_entry_rel(it->d, rel, sizeof(rel));
-			r = make_patch(b, srel, b->src, rel, b->dst, it->d->size, patch, sizeof(patch),
-				       &use_patch);
+			r = make_patch(b, srel, b->src, it->s->size, rel, b->dst, it->d->size, patch,
+				       sizeof(patch), &use_patch);
 			if (r < 0)
 				break;
 			if (use_patch) {
@@ -893,8 +967,8 @@ static int add_parts(struct builder *b, struct mfw_dfota_plan *plan)
 
 		mfw_progress(b->ctx, "diff", p->d->name, i + 1, plan->npitem);
 		if (!p->whole) {
-			r = make_patch(b, p->s->rel, b->src, p->d->rel, b->dst, p->d->size, patch,
-				       sizeof(patch), &use_patch);
+			r = make_patch(b, p->s->rel, b->src, p->s->size, p->d->rel, b->dst, p->d->size,
+				       patch, sizeof(patch), &use_patch);
 			if (r < 0)
 				break;
 		}

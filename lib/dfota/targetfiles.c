@@ -36,6 +36,7 @@ struct raw {
 	char *rel;
 	enum mfw_tf_type type;
 	uint32_t mode;
+	uint32_t uid, gid;       /* owner on disk (directory targetfiles), 0 in zips */
 	uint64_t size;
 	char *link;
 	zip_int64_t index;
@@ -485,6 +486,12 @@ static void raw_free(struct raw_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void raw_owner(struct raw_list *l, const struct stat *st)
+{
+	l->v[l->n - 1].uid = st->st_uid;
+	l->v[l->n - 1].gid = st->st_gid;
+}
+
 static int walk_dir(struct mfw_ctx *ctx, const char *root, const char *rel, int depth,
 		    struct raw_list *l)
 {
@@ -526,6 +533,8 @@ static int walk_dir(struct mfw_ctx *ctx, const char *root, const char *rel, int 
 		if (S_ISDIR(st.st_mode)) {
 			r = raw_push(ctx, l, child, MFW_TF_DIR, st.st_mode, 0, NULL, -1);
 			if (r >= 0)
+				raw_owner(l, &st);
+			if (r >= 0)
 				r = walk_dir(ctx, root, child, depth + 1, l);
 		} else if (S_ISLNK(st.st_mode)) {
 			ln = readlink(cabs, link, sizeof(link) - 1);
@@ -537,6 +546,8 @@ static int walk_dir(struct mfw_ctx *ctx, const char *root, const char *rel, int 
 			r = raw_push(ctx, l, child, MFW_TF_SYMLINK, 0777, 0, link, -1);
 		} else if (S_ISREG(st.st_mode)) {
 			r = raw_push(ctx, l, child, MFW_TF_FILE, st.st_mode, (uint64_t)st.st_size, NULL, -1);
+			if (r >= 0)
+				raw_owner(l, &st);
 		} else {
 			mfw_dbg(ctx, "targetfiles: skipping '%s' (not a file, directory or symlink)", child);
 		}
@@ -1027,7 +1038,13 @@ static int build_model(struct mfw_ctx *ctx, struct mfw_tf *tf, const struct raw_
 				if (r < 0)
 					return r;
 			}
-			resolve_meta(tf, perms, e, m->mode);
+			if (opts && opts->disk_meta && m->type != MFW_TF_SYMLINK) {
+				e->mode = m->mode;
+				e->uid = m->uid;
+				e->gid = m->gid;
+			} else {
+				resolve_meta(tf, perms, e, m->mode);
+			}
 			if (!strcmp(path, MFW_TF_VERSION_PROP))
 				have_prop = true;
 			mfw_progress(ctx, "scan", tf->root, i + 1, l->n);

@@ -94,6 +94,12 @@ struct mfw_tf {
 struct mfw_tf_opts {
 	/* Lists that replace OTA/chmod.txt (NULL: use the targetfiles' own). */
 	const struct mfw_tf_perms *perms;
+	/*
+	 * Take mode/uid/gid from the file system (lstat) instead of the lists:
+	 * for reading back a tree an updater wrote (the checker). Zips have no
+	 * owners: uid/gid 0.
+	 */
+	bool disk_meta;
 };
 
 /* ---- pure list parsers (fuzzed) ---- */
