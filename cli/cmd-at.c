@@ -60,10 +60,17 @@ static int at_port_open(struct cli *cli, const struct mfw_device_opts *o, const 
 	if (!m)
 		return MFW_E_NOMEM;
 	if (mfw_discover_find(cli->ctx, o, ap->spec, m, &port) == 0) {
-		if (port >= 0 && m->ports[port].role != MFW_ROLE_AT && m->ports[port].role != MFW_ROLE_MODEM)
-			fprintf(stderr, "modemfw: note: %s is the %s port of %s; AT commands go to its AT "
-					"port\n",
-				ap->spec, mfw_port_role_name(m->ports[port].role), m->path);
+		const struct mfw_modem_port *at = mfw_modem_port(m, MFW_ROLE_AT);
+
+		if (port >= 0 && m->ports[port].role != MFW_ROLE_AT &&
+		    m->ports[port].role != MFW_ROLE_MODEM && at && at->dev[0]) {
+			/* -p named the DIAG or NMEA node: AT would garble it and get no answer */
+			if (!cli->json)
+				fprintf(stderr, "modemfw: %s is the %s port of %s; using its AT port %s\n",
+					ap->spec, mfw_port_role_name(m->ports[port].role), m->path,
+					at->dev);
+			snprintf(ap->spec, sizeof(ap->spec), "%s", at->dev);
+		}
 		snprintf(ap->label, sizeof(ap->label), "%s (%s at %s)", ap->spec, m->model, m->path);
 		r = mfw_device_prepare(cli->ctx, o, m, &ap->guard);
 		if (r < 0) {

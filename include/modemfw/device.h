@@ -190,6 +190,18 @@ int mfw_device_ensure_edl(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 			  const char *spec_in, char *spec_out, size_t cap,
 			  struct mfw_device_guard **guard);
 
+/*
+ * Switch whatever diag_spec names to EDL, for callers that know it is a
+ * DIAG port: a module sysfs knows is handled as in mfw_device_ensure_edl()
+ * (spec_out names the new EDL device); any other spec (tcp:, unix:, the
+ * virtual modem's DIAG listener, a pty) gets the DIAG switch and spec_out
+ * is "" (sysfs cannot tell where it comes back: the caller opens the EDL
+ * spec it knows, with its own bounded reconnect wait).
+ */
+int mfw_device_switch_edl(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
+			  const char *diag_spec, char *spec_out, size_t cap,
+			  struct mfw_device_guard **guard);
+
 /* ---- ModemManager over D-Bus (sd-bus; MFW_E_UNSUPPORTED when built without it) ---- */
 
 /* ModemManager running? pid from <root>/proc/ * /comm; 0 when not found. */

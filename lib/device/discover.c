@@ -587,8 +587,13 @@ static int cmp_modem(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-int mfw_discover(struct mfw_ctx *ctx, const struct mfw_device_opts *o, struct mfw_modem **ret,
-		 size_t *n)
+/*
+ * conflicts: also scan /proc for ModemManager and port holders. Lookups
+ * (pick, find, the EDL wait that re-scans every 250 ms) skip it: reading
+ * every process's fd table is the expensive part and they do not need it.
+ */
+static int discover(struct mfw_ctx *ctx, const struct mfw_device_opts *o, bool conflicts,
+		    struct mfw_modem **ret, size_t *n)
 {
 	struct scan s = { .ctx = ctx, .o = o };
 	const char *root = mfw_dev_root(o);
@@ -612,8 +617,9 @@ int mfw_discover(struct mfw_ctx *ctx, const struct mfw_device_opts *o, struct mf
 		qsort(s.v[i].ports, s.v[i].n_ports, sizeof(s.v[i].ports[0]), cmp_port);
 	if (s.n)
 		qsort(s.v, s.n, sizeof(s.v[0]), cmp_modem);
-	mfw_dev_find_conflicts(ctx, o, s.v, s.n);
-	mfw_dbg(ctx, "discovery under '%s/sys': %zu modem(s)", root, s.n);
+	if (conflicts)
+		mfw_dev_find_conflicts(ctx, o, s.v, s.n);
+	mfw_trace(ctx, "discovery under '%s/sys': %zu modem(s)", root, s.n);
 	if (s.n == 0) {
 		free(s.v);
 		s.v = NULL;
@@ -621,6 +627,12 @@ int mfw_discover(struct mfw_ctx *ctx, const struct mfw_device_opts *o, struct mf
 	*ret = s.v;
 	*n = s.n;
 	return 0;
+}
+
+int mfw_discover(struct mfw_ctx *ctx, const struct mfw_device_opts *o, struct mfw_modem **ret,
+		 size_t *n)
+{
+	return discover(ctx, o, true, ret, n);
 }
 
 void mfw_modems_free(struct mfw_modem *m)
@@ -722,7 +734,7 @@ int mfw_discover_pick(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 	char list[768] = "", one[160];
 	int r;
 
-	r = mfw_discover(ctx, o, &v, &n);
+	r = discover(ctx, o, false, &v, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -785,7 +797,7 @@ int mfw_discover_find(struct mfw_ctx *ctx, const struct mfw_device_opts *o, cons
 		name = base_name(realpath(spec, real) ? real : spec);
 	else if (strncmp(spec, "usb:", 4))
 		return mfw_fail(ctx, MFW_E_NOENT, "'%s' is not a local device", spec);
-	r = mfw_discover(ctx, o, &v, &n);
+	r = discover(ctx, o, false, &v, &n);
 	if (r < 0)
 		return r;
 	r = mfw_fail(ctx, MFW_E_NOENT, "no discovered modem owns '%s'", spec);
@@ -845,7 +857,7 @@ int mfw_discover_wait_edl(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 		size_t n, fresh = 0, same_host = 0, pick_any = 0, pick_host = 0;
 		int r;
 
-		r = mfw_discover(ctx, o, &v, &n);
+		r = discover(ctx, o, false, &v, &n);
 		if (r < 0)
 			return r;
 		scans++;

@@ -36,8 +36,8 @@ static int send_switch(struct mfw_ctx *ctx, const struct mfw_modem *m, const cha
 	}
 	mfw_transport_close(t);
 	if (r < 0)
-		return mfw_fail_keep(ctx, r, "%s did not take the switch to EDL on %s", m->path,
-				     diag_dev);
+		return mfw_fail_keep(ctx, r, "%s did not take the switch to EDL on %s",
+				     m ? m->path : "the module", diag_dev);
 	return 0;
 }
 
@@ -168,6 +168,38 @@ int mfw_device_ensure_edl(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
 			mfw_dbg(ctx, "'%s' belongs to %s in %s mode; passing it on as given", spec,
 				m->path, mfw_modem_mode_name(m->mode));
 		r = copy_spec(ctx, spec, spec_out, cap);
+	}
+	free(m);
+	return r;
+}
+
+int mfw_device_switch_edl(struct mfw_ctx *ctx, const struct mfw_device_opts *o,
+			  const char *diag_spec, char *spec_out, size_t cap,
+			  struct mfw_device_guard **guard)
+{
+	struct mfw_modem *m;
+	int port, r;
+
+	if (guard)
+		*guard = NULL;
+	if (!diag_spec || !diag_spec[0] || !strcmp(diag_spec, "auto"))
+		return mfw_device_ensure_edl(ctx, o, "auto", spec_out, cap, guard);
+	if (!spec_out || !cap)
+		return mfw_fail(ctx, MFW_E_INVAL, "no room for the port spec");
+	m = malloc(sizeof(*m));
+	if (!m)
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+	r = mfw_discover_find(ctx, o, diag_spec, m, &port);
+	if (r == 0 && m->mode == MFW_MODE_NORMAL) {
+		r = switch_one(ctx, o, m, spec_out, cap, guard);
+	} else if (r == 0) {
+		r = mfw_fail(ctx, MFW_E_INVAL, "'%s' belongs to %s, which is in %s mode, not normal mode",
+			     diag_spec, m->path, mfw_modem_mode_name(m->mode));
+	} else if (r == MFW_E_NOENT) {
+		mfw_ctx_clear_detail(ctx);
+		spec_out[0] = '\0';
+		mfw_notice(ctx, "switching %s to EDL over DIAG", diag_spec);
+		r = send_switch(ctx, NULL, diag_spec);
 	}
 	free(m);
 	return r;

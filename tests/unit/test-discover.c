@@ -522,6 +522,7 @@ struct fake_diag {
 	int requests;
 	int result;
 	bool answer; /* false: stay silent (a module that ignores DIAG) */
+	volatile int stop;
 };
 
 static void *fake_diag_main(void *arg)
@@ -532,7 +533,7 @@ static void *fake_diag_main(void *arg)
 	int64_t end = mfw_now_ms() + 15000;
 
 	f->result = -ETIMEDOUT;
-	while (mfw_now_ms() < end) {
+	while (mfw_now_ms() < end && !f->stop) {
 		struct pollfd p = { f->master, POLLIN, 0 };
 		ssize_t r;
 
@@ -565,7 +566,7 @@ static void *fake_diag_main(void *arg)
 		}
 		struct timespec ts = { 0, 300 * 1000000L };
 		nanosleep(&ts, NULL);
-		f->result = tree_add_edl(f->root);
+		f->result = f->root ? tree_add_edl(f->root) : 0;
 		return NULL;
 	}
 	return NULL;
@@ -616,6 +617,43 @@ static void test_ensure_edl_switch(void **state)
 	tree_remove(&t);
 }
 
+/* A DIAG port sysfs does not know (the virtual modem's listener, a pty): switch only. */
+static void test_switch_edl_unknown_port(void **state)
+{
+	struct mfw_device_opts o = { 0 };
+	struct fake_diag f = { .answer = true };
+	struct tmp_tree t;
+	struct mfw_ctx *ctx;
+	char dev_dir[320], in[400], spec[64] = "x";
+	pthread_t th;
+
+	(void)state;
+	tree_copy(&t, "empty");
+	snprintf(dev_dir, sizeof(dev_dir), "%s/dev", t.dir);
+	assert_int_equal(mkdir(dev_dir, 0700), 0);
+	o.root = t.root;
+	f.master = pty_as_node(dev_dir, "diag-link");
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	assert_int_equal(pthread_create(&th, NULL, fake_diag_main, &f), 0);
+	snprintf(in, sizeof(in), "%.300s/diag-link", dev_dir);
+	assert_int_equal(mfw_device_switch_edl(ctx, &o, in, spec, sizeof(spec), NULL), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(f.result, 0);
+	assert_int_equal(f.requests, 1);
+	assert_string_equal(spec, ""); /* the caller knows where its EDL port appears */
+	/* a module that ignores the switch: bounded retries, then a sentence */
+	f = (struct fake_diag){ .answer = false, .master = f.master };
+	assert_int_equal(pthread_create(&th, NULL, fake_diag_main, &f), 0);
+	assert_int_equal(mfw_device_switch_edl(ctx, &o, in, spec, sizeof(spec), NULL), MFW_E_TIMEOUT);
+	assert_non_null(strstr(mfw_ctx_detail(ctx), "switch to EDL"));
+	f.stop = 1;
+	pthread_join(th, NULL);
+	close(f.master);
+	assert_true(f.requests >= 1);
+	mfw_ctx_free(ctx);
+	tree_remove(&t);
+}
+
 static void test_ensure_edl_passthrough(void **state)
 {
 	struct mfw_device_opts o = { 0 };
@@ -659,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_wait_edl_timeout),
 		cmocka_unit_test(test_ensure_edl_switch),
 		cmocka_unit_test(test_ensure_edl_passthrough),
+		cmocka_unit_test(test_switch_edl_unknown_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
