@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #define MAX_BAD_BLOCKS 4096
+#define MAX_FAULTS 32
 
 enum {
 	OPT_PAGE_SIZE = 256,
@@ -31,6 +32,7 @@ enum {
 	OPT_READ_DATA_32,
 	OPT_SPARSE_ERASED,
 	OPT_FAULT,
+	OPT_LINK,
 	OPT_MODE,
 	OPT_LISTEN_AT,
 	OPT_LISTEN_DIAG,
@@ -60,9 +62,14 @@ static void usage(FILE *f)
 		"  --read-data-32         boot ROM requests with READ_DATA instead of READ_DATA_64\n"
 		"  --sparse-erased        NAND: keep erased pages as file holes (fast, no disk; the\n"
 		"                         file then reads 0x00 where the flash reads 0xFF)\n"
-		"  --fault SPEC           stall@bytes=N: stop reading after N bytes from hosts;\n"
-		"                         disconnect@bytes=N[,delay=MS]: drop off the bus there and\n"
-		"                         come back in the boot ROM after MS (default 1000)\n"
+		"  --fault SPEC           inject a fault, repeatable: KIND[@TRIGGER][,param=value...]\n"
+		"                         kinds: stall silence drop corrupt disconnect flood nak\n"
+		"                         slowack badblock nohello; triggers: bytes=N (from hosts),\n"
+		"                         op=N (N-th Firehose command), random[=bytes|op],seed=S,\n"
+		"                         range=LO-HI, always; e.g. disconnect@bytes=20M,delay=1500\n"
+		"                         nak@op=3,cmd=program  slowack@op=1,cmd=program,ms=65000\n"
+		"  --link usb2|usb3|none  bus speed and latency model, with NAND program/erase\n"
+		"                         times (default none: as fast as the transport)\n"
 		"\n"
 		"  --mode edl|normal      edl (default): the boot ROM on --listen; normal: the\n"
 		"                         firmware runs with AT and DIAG ports, and the DIAG switch\n"
@@ -138,52 +145,6 @@ static int parse_bad_blocks(const char *s, uint32_t *list, size_t *n)
 	return 0;
 }
 
-struct faults {
-	uint64_t stall_at;
-	uint64_t disconnect_at;
-	uint32_t delay_ms;
-};
-
-/* stall@bytes=N | disconnect@bytes=N[,delay=MS] */
-static int parse_fault(const char *spec, struct faults *f)
-{
-	char buf[128], *kind, *args, *tok, *save = NULL;
-	uint64_t bytes = 0;
-	uint32_t delay = f->delay_ms;
-	bool have_bytes = false;
-
-	if (strlen(spec) >= sizeof(buf))
-		return -1;
-	strcpy(buf, spec);
-	kind = buf;
-	args = strchr(buf, '@');
-	if (!args)
-		return -1;
-	*args++ = '\0';
-	for (tok = strtok_r(args, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (!strncmp(tok, "bytes=", 6)) {
-			if (parse_size(tok + 6, &bytes) < 0 || !bytes)
-				return -1;
-			have_bytes = true;
-		} else if (!strncmp(tok, "delay=", 6)) {
-			if (parse_u32(tok + 6, &delay) < 0)
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	if (!have_bytes)
-		return -1;
-	if (!strcmp(kind, "stall"))
-		f->stall_at = bytes;
-	else if (!strcmp(kind, "disconnect")) {
-		f->disconnect_at = bytes;
-		f->delay_ms = delay;
-	} else
-		return -1;
-	return 0;
-}
-
 static const char *geometry(char *buf, size_t cap, const struct mfw_emu_config *cfg)
 {
 	char size[32];
@@ -238,6 +199,7 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 		{ "read-data-32", no_argument, NULL, OPT_READ_DATA_32 },
 		{ "sparse-erased", no_argument, NULL, OPT_SPARSE_ERASED },
 		{ "fault", required_argument, NULL, OPT_FAULT },
+		{ "link", required_argument, NULL, OPT_LINK },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "listen-at", required_argument, NULL, OPT_LISTEN_AT },
 		{ "listen-diag", required_argument, NULL, OPT_LISTEN_DIAG },
@@ -257,7 +219,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	const char *listen_at = NULL, *listen_diag = NULL;
 	uint32_t noise = 0;
 	size_t nbad = 0;
-	struct faults faults = { 0, 0, 1000 };
+	static const char *faults[MAX_FAULTS];
+	size_t nfaults = 0;
+	enum mfw_emu_link link = MFW_EMU_LINK_NONE;
 	char bound[256], geo[96];
 	int c, r;
 
@@ -282,7 +246,27 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 		case OPT_LOG_FLOOD: bad_arg = parse_u32(optarg, &flood) < 0; break;
 		case OPT_READ_DATA_32: read32 = true; break;
 		case OPT_SPARSE_ERASED: sparse = true; break;
-		case OPT_FAULT: bad_arg = parse_fault(optarg, &faults) < 0; break;
+		case OPT_FAULT:
+			if (nfaults == MAX_FAULTS) {
+				fprintf(stderr, "modemfw emu: at most %d --fault options\n", MAX_FAULTS);
+				return EXIT_USAGE;
+			}
+			if (mfw_emu_fault_check(cli->ctx, optarg) < 0) {
+				fprintf(stderr, "modemfw emu: %s\n", mfw_ctx_detail(cli->ctx));
+				return EXIT_USAGE;
+			}
+			faults[nfaults++] = optarg;
+			break;
+		case OPT_LINK:
+			if (!strcmp(optarg, "usb2"))
+				link = MFW_EMU_LINK_USB2;
+			else if (!strcmp(optarg, "usb3"))
+				link = MFW_EMU_LINK_USB3;
+			else if (!strcmp(optarg, "none"))
+				link = MFW_EMU_LINK_NONE;
+			else
+				bad_arg = 1;
+			break;
 		case OPT_MODE:
 			bad_arg = strcmp(optarg, "edl") && strcmp(optarg, "normal");
 			normal = !strcmp(optarg, "normal");
@@ -354,9 +338,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	cfg.log_flood = flood;
 	cfg.sahara_read_data_32 = read32;
 	cfg.sparse_erased = sparse;
-	cfg.fault_stall_at = faults.stall_at;
-	cfg.fault_disconnect_at = faults.disconnect_at;
-	cfg.fault_disconnect_delay_ms = faults.delay_ms;
+	cfg.faults = faults;
+	cfg.nfaults = nfaults;
+	cfg.link = link;
 	if (normal) {
 		cfg.mode = MFW_EMU_MODE_NORMAL;
 		cfg.listen_at = listen_at;

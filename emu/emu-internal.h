@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- storage ---- */
 struct emu_store {
@@ -88,6 +89,104 @@ int emu_nv_store_build(const char *imei, uint8_t *out, size_t cap);
 /* Encode an IMEI as NV item 550 (reference diag.md §3.1): 128 bytes. */
 int emu_nv_imei_encode(const char *imei, uint8_t out[128]);
 
+/* ---- faults (fault.c) ---- */
+enum emu_fault_kind {
+	EMU_FAULT_NONE_ = 0,  /* "no hang" in struct mfw_emu */
+	EMU_FAULT_STALL,      /* stop reading host data */
+	EMU_FAULT_SILENCE,    /* keep reading, never answer */
+	EMU_FAULT_DROP,       /* lose one byte (dir=in|out) */
+	EMU_FAULT_CORRUPT,    /* flip bits of one byte (dir=in|out, mask=) */
+	EMU_FAULT_DISCONNECT, /* drop off the bus, power-cycle into the boot ROM after delay= */
+	EMU_FAULT_FLOOD,      /* lines= logs before (when=after: after) a response */
+	EMU_FAULT_NAK,        /* NAK a command with a log saying why */
+	EMU_FAULT_SLOWACK,    /* final ACK after ms= */
+	EMU_FAULT_BADBLOCK,   /* a <program> grows a bad block and fails */
+	EMU_FAULT_NOHELLO,    /* the HELLO of a power-up is lost: past-HELLO state */
+};
+
+enum emu_fault_trigger {
+	EMU_TRIG_NONE,   /* nohello only: the first power-up */
+	EMU_TRIG_BYTES,  /* host->device bytes since the emulator started */
+	EMU_TRIG_OP,     /* the at-th Firehose command (that cmd= names) */
+	EMU_TRIG_ALWAYS, /* every command (that cmd= names): quirks */
+};
+
+struct emu_fault {
+	enum emu_fault_kind kind;
+	enum emu_fault_trigger trig;
+	uint64_t at;        /* byte count or command number (random: drawn from seed and range) */
+	char cmd[32];       /* op/always: only this command counts; "" = every command */
+	bool out;           /* drop/corrupt: device->host */
+	uint8_t mask;       /* corrupt: XOR mask */
+	uint64_t off;       /* drop/corrupt with op=: the byte off= after the command */
+	uint32_t delay_ms;  /* disconnect: off the bus; slowack: ACK delay */
+	uint32_t lines;     /* flood */
+	bool after;         /* flood after the response instead of before */
+	/* state */
+	bool fired;
+	bool logged;
+	uint64_t seen;      /* matching commands so far */
+	uint64_t armed;     /* drop/corrupt: absolute byte position in its direction, or UINT64_MAX */
+};
+
+/* What the schedule asks of the command being handled. */
+struct emu_fault_act {
+	bool end;           /* stall, silence or disconnect fired: end the session */
+	bool nak;
+	bool badblock;
+	uint32_t flood_before, flood_after;
+	uint32_t slow_ms;
+};
+
+/* Parse one spec; on failure a sentence in err and MFW_E_INVAL. */
+int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t errcap);
+/* The schedule of cfg->faults plus the older single-purpose fields. */
+int emu_faults_build(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct emu_fault **out,
+		     size_t *nout);
+const char *emu_fault_kind_name(enum emu_fault_kind k);
+struct emu_link;
+/* Before a read: byte-count hangs and disconnects (negative), else the cap that lands on them. */
+int emu_fault_rx_gate(struct emu_link *l, size_t *cap);
+/* After a read of n bytes that started at host byte pos: drop/corrupt; returns the new length. */
+size_t emu_fault_rx_bytes(struct mfw_emu *emu, uint8_t *buf, size_t n, uint64_t pos);
+/* Before a write of n bytes at device byte pos: index of the byte to drop/corrupt, or -1. */
+ssize_t emu_fault_tx_byte(struct mfw_emu *emu, uint64_t pos, size_t n, uint8_t *mask, bool *drop);
+/* A command arrived; cmd_end is the host byte count just after its document. */
+void emu_fault_on_cmd(struct mfw_emu *emu, const char *tag, uint64_t cmd_end,
+		      struct emu_fault_act *act);
+/* A byte-count badblock fault whose count passed during a <program>. */
+bool emu_fault_badblock_due(struct mfw_emu *emu);
+/* Does the next HELLO get lost? */
+bool emu_fault_nohello(struct mfw_emu *emu);
+/* Hang as emu->hang says until stopped (or the host leaves a silent device); returns < 0. */
+int emu_fault_hang(struct emu_link *l);
+
+/* ---- link and NAND timing model (link.c) ---- */
+struct emu_lm {
+	bool on;
+	bool nand;
+	uint64_t bytes_per_s;
+	int64_t xfer_ns;      /* per bulk transfer */
+	int64_t page_ns;      /* effective program time per page */
+	int64_t block_ns;     /* effective erase time per block */
+	int64_t buffer_ns;    /* how far NAND may trail the bus */
+	int64_t bus_free;     /* CLOCK_MONOTONIC ns */
+	int64_t nand_free;
+	bool turned;          /* we wrote since the last receive: the host starts a new transfer */
+	uint64_t rx_in_xfer;
+	/* counters since the last report */
+	uint64_t bytes_in, bytes_out, transfers;
+	int64_t erase_ns, tail_ns, nand_stall_ns;
+};
+int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t page_size);
+void emu_lm_rx(struct emu_lm *lm, size_t n);
+void emu_lm_tx(struct emu_lm *lm, size_t n);
+void emu_lm_program(struct emu_lm *lm, uint64_t pages);
+void emu_lm_program_done(struct emu_lm *lm);
+void emu_lm_erase(struct emu_lm *lm, uint64_t blocks);
+/* One log line with the session's counters (the benchmark's ideal time), then zero them. */
+void emu_lm_report(struct mfw_emu *emu);
+
 /* ---- device ---- */
 enum emu_state {
 	EMU_ST_FRESH,       /* PBL powered up, HELLO not yet sent */
@@ -117,11 +216,16 @@ struct mfw_emu {
 	uint64_t image_bytes;    /* size of the loaded programmer */
 
 	char *imei;
-	/* fault injection: bytes read from hosts so far, and which faults already fired */
-	_Atomic uint64_t in_bytes;
-	bool stall_fired;
-	bool disconnect_fired;
+	/* fault injection (fault.c): the schedule, bytes moved so far, what fired */
+	struct emu_fault *faults;
+	size_t nfaults;
+	_Atomic uint64_t in_bytes; /* read from hosts */
+	uint64_t out_bytes;        /* written to hosts */
+	enum emu_fault_kind hang;  /* EMU_FAULT_STALL / _SILENCE once a hang fired (until power cycle) */
 	bool unplugged;          /* a disconnect fault fired: power-cycle before the next host */
+	uint32_t unplug_ms;      /* ... and stay off the bus this long */
+	/* link and NAND timing model (link.c) */
+	struct emu_lm lm;
 	/* listener (mfw_emu_listen) */
 	struct mfw_listener *listener;
 	/* normal mode (normal.c): serving the boot ROM after the DIAG switch, until a reset */

@@ -58,43 +58,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/*
- * Faults that fire on the host's byte count. Returns the cap this read may
- * use (> 0), or a negative error when a fault fired.
- */
-static int fault_gate(struct emu_link *l, size_t *cap)
-{
-	struct mfw_emu *emu = l->emu;
-	uint64_t pos = atomic_load(&emu->in_bytes);
-	uint64_t at;
-
-	at = emu->cfg.fault_stall_at;
-	if (at && !emu->stall_fired) {
-		if (pos >= at) {
-			/* a hung module: reads nothing more, answers nothing, until stopped */
-			emu->stall_fired = true;
-			mfw_dbg(emu->ctx, "fault: device stalls after %" PRIu64 " bytes", pos);
-			while (!emu_link_stopping(l))
-				sleep_ms(EMU_POLL_MS);
-			return MFW_E_CANCELLED;
-		}
-		if (*cap > at - pos)
-			*cap = (size_t)(at - pos);
-	}
-	at = emu->cfg.fault_disconnect_at;
-	if (at && !emu->disconnect_fired) {
-		if (pos >= at) {
-			emu->disconnect_fired = true;
-			emu->unplugged = true;
-			mfw_dbg(emu->ctx, "fault: device drops off the bus after %" PRIu64 " bytes", pos);
-			return MFW_E_NODEV;
-		}
-		if (*cap > at - pos)
-			*cap = (size_t)(at - pos);
-	}
-	return 0;
-}
-
 int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t deadline)
 {
 	for (;;) {
@@ -103,12 +66,21 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 
 		if (emu_link_stopping(l))
 			return MFW_E_CANCELLED;
-		r = fault_gate(l, &cap);
-		if (r < 0)
-			return r;
+		if (l->emu->nfaults || l->emu->hang) {
+			r = emu_fault_rx_gate(l, &cap);
+			if (r < 0)
+				return r;
+		}
 		r = mfw_transport_read(l->t, buf, cap, slice);
-		if (r > 0)
-			atomic_fetch_add(&l->emu->in_bytes, (uint64_t)r);
+		if (r > 0) {
+			uint64_t pos = atomic_fetch_add(&l->emu->in_bytes, (uint64_t)r);
+
+			emu_lm_rx(&l->emu->lm, (size_t)r);
+			if (l->emu->nfaults)
+				r = (int)emu_fault_rx_bytes(l->emu, buf, (size_t)r, pos);
+			if (r == 0)
+				continue; /* the only byte was dropped */
+		}
 		if (r != MFW_E_TIMEOUT)
 			return r;
 		if (mfw_deadline_passed(deadline))
@@ -130,7 +102,36 @@ int emu_link_read_full(struct emu_link *l, void *buf, size_t len, mfw_deadline_t
 	return 0;
 }
 
+static int link_write(struct emu_link *l, const void *buf, size_t len);
+
 int emu_link_write(struct emu_link *l, const void *buf, size_t len)
+{
+	struct mfw_emu *emu = l->emu;
+	const uint8_t *p = buf;
+	uint8_t mask = 0;
+	bool drop = false;
+	ssize_t k;
+	int r;
+
+	emu_lm_tx(&emu->lm, len);
+	if (!emu->nfaults)
+		return link_write(l, buf, len);
+	/* an outgoing byte fault: the bytes before it, the byte (flipped or lost), the rest */
+	k = emu_fault_tx_byte(emu, emu->out_bytes, len, &mask, &drop);
+	emu->out_bytes += len;
+	if (k < 0)
+		return link_write(l, buf, len);
+	r = link_write(l, p, (size_t)k);
+	if (r == 0 && !drop) {
+		uint8_t b = p[k] ^ mask;
+		r = link_write(l, &b, 1);
+	}
+	if (r == 0)
+		r = link_write(l, p + k + 1, len - (size_t)k - 1);
+	return r;
+}
+
+static int link_write(struct emu_link *l, const void *buf, size_t len)
 {
 	mfw_deadline_t deadline = mfw_deadline_in(EMU_TX_MS);
 	const uint8_t *p = buf;
@@ -183,6 +184,8 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
 		emu->cfg.imei = EMU_DEFAULT_IMEI;
 	emu->cfg.bad_blocks = NULL;
 	emu->cfg.n_bad_blocks = 0;
+	emu->cfg.faults = NULL;
+	emu->cfg.nfaults = 0;
 	emu->imei = strdup(emu->cfg.imei);
 	emu->image_path = cfg->image_path ? strdup(cfg->image_path) : NULL;
 	if (!emu->imei || (cfg->image_path && !emu->image_path)) {
@@ -191,6 +194,14 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
 	}
 	emu->cfg.imei = emu->imei;
 	emu->cfg.image_path = emu->image_path;
+	r = emu_faults_build(ctx, cfg, &emu->faults, &emu->nfaults);
+	if (r < 0)
+		goto out_free;
+	r = emu_lm_init(&emu->lm, cfg->link, cfg->storage == MFW_EMU_NAND, cfg->page_size);
+	if (r < 0) {
+		r = mfw_fail(ctx, r, "unknown link model %d", (int)cfg->link);
+		goto out_free;
+	}
 	r = mfw_ctx_new(&emu->dctx);
 	if (r < 0)
 		goto out_free;
@@ -230,6 +241,7 @@ out_close_store:
 out_free_dctx:
 	mfw_ctx_free(emu->dctx);
 out_free:
+	free(emu->faults);
 	free(emu->imei);
 	free(emu->image_path);
 	free(emu);
@@ -276,6 +288,11 @@ static void run_session(struct mfw_emu *emu, struct mfw_transport *t, struct mfw
 
 	*end = EMU_END_DISCONNECT;
 	mfw_dbg(emu->ctx, "host connected (%s)", t->name);
+	if (emu->hang) {
+		/* a hung module stays hung for every new host until its power is cycled */
+		r = emu_fault_hang(&l);
+		goto end_session;
+	}
 	if (atomic_load(&emu->state) != EMU_ST_PROGRAMMER) {
 		r = emu_pbl_run(&l, end);
 		if (r < 0 || *end == EMU_END_RESET ||
@@ -299,6 +316,7 @@ end_session:
 	} else if (r < 0 && r != MFW_E_NODEV && r != MFW_E_CANCELLED) {
 		mfw_dbg(emu->ctx, "session ended: %s (%s)", mfw_strerror(r), mfw_ctx_detail(emu->dctx));
 	}
+	emu_lm_report(emu);
 	mfw_dbg(emu->ctx, "host disconnected (%s)", t->name);
 }
 
@@ -341,9 +359,9 @@ static void wait_pty_close(struct mfw_emu *emu, struct mfw_transport *t)
 /* Off the bus for the fault's delay: hosts that connect meanwhile wait in the backlog. */
 static void unplugged_wait(struct mfw_emu *emu)
 {
-	mfw_deadline_t back = mfw_deadline_in(emu->cfg.fault_disconnect_delay_ms);
+	mfw_deadline_t back = mfw_deadline_in(emu->unplug_ms);
 
-	mfw_dbg(emu->ctx, "fault: off the bus for %u ms", emu->cfg.fault_disconnect_delay_ms);
+	mfw_dbg(emu->ctx, "fault: off the bus for %u ms", emu->unplug_ms);
 	while (!mfw_deadline_passed(back) && !mfw_cancelled(emu->ctx) && !emu_stopping(emu)) {
 		int left = mfw_deadline_left(back);
 		sleep_ms(left < EMU_POLL_MS ? left : EMU_POLL_MS);
@@ -378,7 +396,7 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 		if (r < 0)
 			break;
 		run_session(emu, t, emu->ctx, &end);
-		if (end == EMU_END_RESET && mfw_listener_slave(emu->listener))
+		if (end == EMU_END_RESET && emu->listener && mfw_listener_slave(emu->listener))
 			wait_pty_close(emu, t);
 		mfw_transport_close(t);
 		if (emu->unplugged) {
@@ -395,7 +413,8 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 			break;
 		}
 	}
-	mfw_listener_close(emu->listener);
+	if (emu->listener)
+		mfw_listener_close(emu->listener);
 	emu->listener = NULL;
 	/* stopping is the normal way out: report only a failure to keep the data */
 	{
@@ -486,3 +505,4 @@ void mfw_emu_free(struct mfw_emu *emu)
 	free(emu->image_path);
 	free(emu);
 }
+	free(emu->faults);

@@ -420,9 +420,14 @@ int emu_pbl_run(struct emu_link *l, enum emu_end *end)
 	if (atomic_load(&emu->state) == EMU_ST_FRESH) {
 		/* past HELLO from the moment it is on the wire, even if the host never reads it */
 		atomic_store(&emu->state, EMU_ST_PBL);
-		r = send_hello(&p, MFW_SAHARA_MODE_IMAGE_TX_PENDING);
-		if (r < 0)
-			goto out_free_buf;
+		if (emu->nfaults && emu_fault_nohello(emu)) {
+			/* the "nohello" fault: the HELLO went to someone else (reference §2.7) */
+			mfw_dbg(emu->ctx, "fault: HELLO lost, the boot ROM is past HELLO");
+		} else {
+			r = send_hello(&p, MFW_SAHARA_MODE_IMAGE_TX_PENDING);
+			if (r < 0)
+				goto out_free_buf;
+		}
 	} else {
 		/* past HELLO: a real PBL does not repeat it for a new host (reference §2.7) */
 		mfw_dbg(emu->ctx, "pbl: already past HELLO, waiting silently");

@@ -51,6 +51,7 @@ struct prog {
 	uint8_t *chk; /* IO_CHUNK: erased check */
 	char out[8192];
 	enum emu_end *end;
+	struct emu_fault_act act; /* what the fault schedule asks of the current command */
 };
 
 /* ---- output ---- */
@@ -71,21 +72,43 @@ static int send_log(struct prog *p, const char *fmt, ...)
 	return emu_link_write(p->l, p->out, (size_t)n);
 }
 
+static int fault_delay(struct prog *p, uint32_t ms);
+
+/* Chatter of the "flood" fault: logs that say nothing, never inside a raw stream. */
+static int flood(struct prog *p, uint32_t lines)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; r == 0 && i < lines; i++)
+		r = send_log(p, "INFO: background task %u of %u: nothing to report", i + 1, lines);
+	return r;
+}
+
 static int send_response(struct prog *p, bool ack, int rawmode, const struct mfw_fh_attr *extra,
 			 size_t nextra)
 {
-	int n = mfw_fh_build_response(p->out, sizeof(p->out), ack, rawmode, extra, nextra);
-	int r;
+	int n, r = 0;
 
+	/* the command's final response is where the flood and slowack faults act */
+	if (rawmode != 1) {
+		r = flood(p, p->act.flood_before);
+		p->act.flood_before = 0;
+		if (r == 0 && p->act.slow_ms)
+			r = fault_delay(p, p->act.slow_ms);
+		p->act.slow_ms = 0;
+		if (r < 0)
+			return r;
+	}
+	n = mfw_fh_build_response(p->out, sizeof(p->out), ack, rawmode, extra, nextra);
 	if (n < 0)
 		return n;
 	mfw_trace(p->emu->ctx, "firehose: %s%s", ack ? "ACK" : "NAK",
 		  rawmode < 0 ? "" : rawmode ? " rawmode=true" : " rawmode=false");
 	r = emu_link_write(p->l, p->out, (size_t)n);
-	/* "log flood" quirk: chatter after the response (never into a raw stream) */
-	for (uint32_t i = 0; r == 0 && rawmode != 1 && i < p->emu->cfg.log_flood; i++)
-		r = send_log(p, "INFO: background task %u of %u: nothing to report", i + 1,
-			     p->emu->cfg.log_flood);
+	if (r == 0 && rawmode != 1) {
+		r = flood(p, p->act.flood_after);
+		p->act.flood_after = 0;
+	}
 	return r;
 }
 
@@ -447,10 +470,10 @@ static int cmd_configure(struct prog *p, const struct mfw_fh_elem *e)
 	}
 }
 
-/* Wait for the "slow final ACK" quirk, in slices so a stop is still seen. */
-static int quirk_delay(struct prog *p)
+/* Wait for the "slowack" fault, in slices so a stop is still seen. */
+static int fault_delay(struct prog *p, uint32_t ms)
 {
-	mfw_deadline_t until = mfw_deadline_in(p->emu->cfg.final_ack_delay_ms);
+	mfw_deadline_t until = mfw_deadline_in(ms);
 
 	while (!mfw_deadline_passed(until)) {
 		int left = mfw_deadline_left(until);
@@ -508,6 +531,19 @@ static void write_batch(struct prog *p, struct wstate *w, const uint8_t *data, s
 			return;
 		}
 		bytes = (size_t)(n * st->sector);
+		if (p->emu->nfaults && (p->act.badblock || emu_fault_badblock_due(p->emu))) {
+			/* the "badblock" fault: this block fails to program and is marked bad for good */
+			uint64_t b = phys / st->ppb;
+
+			p->act.badblock = false;
+			r = emu_store_mark_bad(st, (uint32_t)b);
+			w->failed = true;
+			snprintf(w->fail, sizeof(w->fail),
+				 "ERROR: Write Failed: program status fail at sector %" PRIu64
+				 ": block %" PRIu64 " is a bad block%s", phys, b,
+				 r < 0 ? " (marking it failed)" : ", marked bad");
+			return;
+		}
 		/* NAND programs only erased pages */
 		r = emu_store_read(st, phys * st->sector, p->chk, bytes);
 		if (r == 0 && !emu_all_bytes(p->chk, bytes, 0xFF)) {
@@ -530,6 +566,7 @@ static void write_batch(struct prog *p, struct wstate *w, const uint8_t *data, s
 				 mfw_strerror(r), phys);
 			return;
 		}
+		emu_lm_program(&p->emu->lm, n);
 		data += bytes;
 		pages -= n;
 	}
@@ -559,6 +596,13 @@ static int cmd_program(struct prog *p, const struct mfw_fh_elem *e)
 	}
 	mfw_dbg(p->emu->ctx, "firehose: program %s start_sector %" PRIu64 " sectors %" PRIu64,
 		w.a.label ? w.a.label : "-", w.a.start, w.a.num);
+	if (p->act.nak) {
+		/* the "nak" fault: the data is taken, the first page fails, nothing is written */
+		w.failed = true;
+		snprintf(w.fail, sizeof(w.fail),
+			 "ERROR: Write Failed: sector %" PRIu64 ", %s status 0x01 (program error)",
+			 w.a.start, st->nand ? "NAND" : "eMMC");
+	}
 	total = w.a.num * st->sector;
 	r = send_response(p, true, 1, NULL, 0);
 	if (r < 0)
@@ -588,11 +632,8 @@ static int cmd_program(struct prog *p, const struct mfw_fh_elem *e)
 			fill = 0;
 		}
 	}
-	if (p->emu->cfg.final_ack_delay_ms) {
-		r = quirk_delay(p);
-		if (r < 0)
-			return r;
-	}
+	/* the final ACK comes when the last page is programmed */
+	emu_lm_program_done(&p->emu->lm);
 	if (w.failed) {
 		mfw_dbg(p->emu->ctx, "firehose: program failed: %s", w.fail);
 		r = send_log(p, "%s", w.fail);
@@ -678,6 +719,9 @@ static int cmd_read(struct prog *p, const struct mfw_fh_elem *e)
 		return nak(p, "%s", err);
 	if (r < 0)
 		return r;
+	if (p->act.nak)
+		return nak(p, "ERROR: Read failed at sector %" PRIu64 ": uncorrectable ECC error",
+			   a.start);
 	mfw_dbg(p->emu->ctx, "firehose: read start_sector %" PRIu64 " sectors %" PRIu64, a.start,
 		a.num);
 	r = send_response(p, true, 1, NULL, 0);
@@ -775,6 +819,7 @@ static int cmd_erase(struct prog *p, const struct mfw_fh_elem *e)
 					   mfw_strerror(r));
 			erased++;
 		}
+		emu_lm_erase(&p->emu->lm, erased);
 		mfw_dbg(p->emu->ctx, "firehose: erase %s blocks %" PRIu64 "+%" PRIu64 " (%" PRIu64
 			" bad skipped)", a.label ? a.label : "-", first, n, bad);
 		r = send_log(p, "INFO: Erased %" PRIu64 " blocks from sector %" PRIu64
@@ -880,6 +925,25 @@ static int cmd_power(struct prog *p, const struct mfw_fh_elem *e)
 	return r;
 }
 
+/* The "nak" fault: the refusal a real programmer gives for a failing operation. */
+static int nak_fault(struct prog *p, const struct mfw_fh_elem *e)
+{
+	const char *tag = e->tag, *start = mfw_fh_attr_get(e, "start_sector");
+
+	if (!strcasecmp(tag, "erase"))
+		return nak(p, "ERROR: Failed to erase block at sector %s: %s status 0x01 (erase error)",
+			   start ? start : "?", p->st->nand ? "NAND" : "eMMC");
+	if (!strcasecmp(tag, "patch"))
+		return nak(p, "ERROR: Failed to patch sector %s: write error", start ? start : "?");
+	if (!strcasecmp(tag, "getsha256digest"))
+		return nak(p, "ERROR: Failed to read sector %s for the digest: uncorrectable ECC error",
+			   start ? start : "?");
+	if (!strcasecmp(tag, "configure"))
+		return nak(p, "ERROR: Storage init failed: %s controller status 0x05",
+			   mem_name(p));
+	return nak(p, "ERROR: %s failed: status 0x01", tag);
+}
+
 static int handle_doc(struct prog *p, const char *doc, size_t len)
 {
 	struct mfw_fh_msg msg = { 0 };
@@ -902,6 +966,22 @@ static int handle_doc(struct prog *p, const char *doc, size_t len)
 	e = &msg.elems[0];
 	tag = e->tag;
 	mfw_trace(p->emu->ctx, "firehose: <%s>", tag);
+	memset(&p->act, 0, sizeof(p->act));
+	if (p->emu->nfaults) {
+		/* bytes that came with the command are still in the splitter */
+		uint64_t end = atomic_load(&p->emu->in_bytes) - mfw_fh_splitter_pending(&p->sp);
+
+		emu_fault_on_cmd(p->emu, tag, end, &p->act);
+		if (p->act.end) {
+			/* a hang or a disconnect instead of an answer */
+			r = p->emu->unplugged ? MFW_E_NODEV : emu_fault_hang(p->l);
+			goto out_free;
+		}
+		if (p->act.nak && strcasecmp(tag, "program") && strcasecmp(tag, "read")) {
+			r = nak_fault(p, e);
+			goto out_free;
+		}
+	}
 	if (!strcasecmp(tag, "configure")) {
 		r = cmd_configure(p, e);
 	} else if (!strcasecmp(tag, "nop")) {

@@ -79,6 +79,15 @@ struct mfw_emu_config {
 	uint32_t final_ack_delay_ms; /* "slow final ACK": wait before a program's closing ACK */
 	uint32_t log_flood;          /* extra <log> lines after every response */
 	/*
+	 * Fault schedule: specs KIND[@TRIGGER][,param=value...] as for
+	 * `modemfw emu --fault` (docs/emulator.md, "Faults"), parsed by
+	 * mfw_emu_new(). The fields above are entries of the same schedule.
+	 */
+	const char *const *faults;
+	size_t nfaults;
+	/* bus bandwidth and latency, plus NAND program/erase times (docs/emulator.md, "Link model") */
+	enum mfw_emu_link link;
+	/*
 	 * Normal mode (mfw_emu_serve() only; mfw_emu_attach() is EDL-only).
 	 * The module serves AT on listen_at and DIAG on listen_diag; the DIAG
 	 * switch (4B 65 01 00) reboots it into the boot ROM on the spec given
@@ -95,6 +104,9 @@ struct mfw_emu_config {
 };
 
 void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage storage);
+
+/* Check one fault spec: 0, or MFW_E_INVAL with a sentence saying what is wrong on ctx. */
+int mfw_emu_fault_check(struct mfw_ctx *ctx, const char *spec);
 
 /* Open or create the storage (a new image is factory-like: partition table, content, efs2 NV store). */
 int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mfw_emu **ret);
