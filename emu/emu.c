@@ -501,6 +501,7 @@ void mfw_emu_free(struct mfw_emu *emu)
 	emu_store_flush(&emu->st);
 	emu_store_close(&emu->st);
 	mfw_ctx_free(emu->dctx);
+	free(emu->faults);
 	free(emu->imei);
 	free(emu->image_path);
 	free(emu);
