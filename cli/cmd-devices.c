@@ -2,7 +2,9 @@
 /* modemfw devices: the modules sysfs shows, their mode, ports by role and conflicts. */
 #include "cli.h"
 
+#include <modemfw/at.h>
 #include <modemfw/device.h>
+#include <modemfw/transport.h>
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -20,6 +22,41 @@ void cli_device_opts(struct cli *cli, struct mfw_device_opts *o, const char *roo
 	o->dbus_address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
 }
 
+/*
+ * --probe: ask a module in normal mode who it is over its AT port (ATI,
+ * AT+QGMR, AT+GSN), with ModemManager inhibited meanwhile. Opt-in: a
+ * listing should not open ports unless asked. Failures are noted, not fatal.
+ */
+static void probe(struct cli *cli, const struct mfw_device_opts *o, const struct mfw_modem *m,
+		  struct mfw_at_ident *id)
+{
+	const struct mfw_modem_port *p = mfw_modem_port(m, MFW_ROLE_AT);
+	struct mfw_device_guard *g = NULL;
+	struct mfw_transport *t = NULL;
+	struct mfw_at *at = NULL;
+	int r;
+
+	memset(id, 0, sizeof(*id));
+	if (m->mode != MFW_MODE_NORMAL || !p || !p->dev[0])
+		return;
+	r = mfw_device_prepare(cli->ctx, o, m, &g);
+	if (r == 0)
+		r = mfw_transport_open(cli->ctx, p->dev, &t);
+	if (r == 0)
+		r = mfw_at_open(cli->ctx, t, &at);
+	if (r == 0)
+		r = mfw_at_identify(at, id);
+	if (r < 0 && !cli->json)
+		fprintf(stderr, "modemfw: %s: cannot read its identity on %s: %s\n", m->path, p->dev,
+			mfw_ctx_detail(cli->ctx)[0] ? mfw_ctx_detail(cli->ctx) : mfw_strerror(r));
+	mfw_ctx_clear_detail(cli->ctx);
+	if (at)
+		mfw_at_close(at);
+	if (t)
+		mfw_transport_close(t);
+	mfw_device_release(g);
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	char buf[1024];
@@ -27,7 +64,7 @@ static void json_str(FILE *f, const char *s)
 	fputs(cli_json_str(buf, sizeof(buf), s), f);
 }
 
-static void print_json(const struct mfw_modem *m)
+static void print_json(const struct mfw_modem *m, const struct mfw_at_ident *id)
 {
 	char *line = NULL;
 	size_t len = 0;
@@ -76,13 +113,27 @@ static void print_json(const struct mfw_modem *m)
 		json_str(f, c->what);
 		fputs("}", f);
 	}
-	fputs("]}", f);
+	fputs("]", f);
+	if (id && id->model[0]) {
+		fputs(",\"identity\":{\"manufacturer\":", f);
+		json_str(f, id->manufacturer);
+		fputs(",\"model\":", f);
+		json_str(f, id->model);
+		fputs(",\"revision\":", f);
+		json_str(f, id->revision);
+		fputs(",\"firmware\":", f);
+		json_str(f, id->firmware);
+		fputs(",\"imei\":", f);
+		json_str(f, id->imei);
+		fputs("}", f);
+	}
+	fputs("}", f);
 	fclose(f);
 	puts(line);
 	free(line);
 }
 
-static void print_human(const struct mfw_modem *m)
+static void print_human(const struct mfw_modem *m, const struct mfw_at_ident *id)
 {
 	printf("%s  %04x:%04x  %s", m->path, m->vid, m->pid, m->model[0] ? m->model : "(unknown)");
 	if (m->chip[0])
@@ -93,6 +144,10 @@ static void print_human(const struct mfw_modem *m)
 	if (m->bus == MFW_BUS_PCIE)
 		printf(", PCIe (%s)", m->driver[0] ? m->driver : "no driver");
 	putchar('\n');
+	if (id && id->model[0])
+		printf("    identity: %s %s, firmware %s, IMEI %s\n", id->manufacturer, id->model,
+		       id->firmware[0] ? id->firmware : id->revision[0] ? id->revision : "?",
+		       id->imei[0] ? id->imei : "?");
 	for (size_t i = 0; i < m->n_ports; i++) {
 		const struct mfw_modem_port *p = &m->ports[i];
 		char ifn[16] = "";
@@ -113,10 +168,12 @@ int cmd_devices(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "sysfs", required_argument, NULL, 's' },
 		{ "dev", required_argument, NULL, 'd' },
+		{ "probe", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct mfw_device_opts o;
+	bool do_probe = false;
 	const char *root = NULL, *dev = NULL;
 	struct mfw_modem *v;
 	size_t n;
@@ -129,14 +186,18 @@ int cmd_devices(struct cli *cli, int argc, char **argv)
 			root = optarg;
 		} else if (c == 'd') {
 			dev = optarg;
+		} else if (c == 'P') {
+			do_probe = true;
 		} else {
 			fprintf(c == 'h' ? stdout : stderr,
-				"usage: modemfw devices [--json] [--sysfs ROOT] [--dev DIR]\n\n"
+				"usage: modemfw devices [--json] [--probe] [--sysfs ROOT] [--dev DIR]\n\n"
 				"List the cellular modules sysfs shows (USB and PCIe): USB path, VID:PID,\n"
 				"model, mode (normal, edl, dump, fastboot), ports by role with their\n"
 				"drivers, and what stands in the way (ModemManager, drivers, autosuspend,\n"
 				"ports held by other programs). --sysfs reads a recorded tree (ROOT/sys,\n"
-				"ROOT/proc) instead of this machine; --dev replaces /dev in node names.\n");
+				"ROOT/proc) instead of this machine; --dev replaces /dev in node names.\n"
+				"--probe also asks each module in normal mode for its model, firmware\n"
+				"and IMEI over its AT port (ModemManager is inhibited meanwhile).\n");
 			return c == 'h' ? 0 : EXIT_USAGE;
 		}
 	}
@@ -144,15 +205,19 @@ int cmd_devices(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "modemfw: devices takes no arguments\n");
 		return EXIT_USAGE;
 	}
-	cli_device_opts(cli, &o, root, dev, true);
+	cli_device_opts(cli, &o, root, dev, false);
 	r = mfw_discover(cli->ctx, &o, &v, &n);
 	if (r < 0)
 		return cli_report_error(cli, r, "devices");
 	for (size_t i = 0; i < n; i++) {
+		struct mfw_at_ident id;
+
+		if (do_probe)
+			probe(cli, &o, &v[i], &id);
 		if (cli->json)
-			print_json(&v[i]);
+			print_json(&v[i], do_probe ? &id : NULL);
 		else
-			print_human(&v[i]);
+			print_human(&v[i], do_probe ? &id : NULL);
 	}
 	if (cli->json)
 		cli_json_event(cli, "devices", "\"count\":%zu%s", n,

@@ -93,7 +93,19 @@ printf 'inhibit %s true\ninhibit %s false\n' "$UID_EC25" "$UID_EC25" | cmp -s - 
 # the AT commands went out while the inhibition was held: between the two calls in time
 grep -q "cmd ATI" "$WORK/at.log" || fail "ATI never reached the port"
 
+# 1b. devices --probe reads the identity over AT, inhibited the same way
+DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$MODEMFW" devices --probe --json --sysfs "$TREE" --dev "$WORK/dev" \
+	>"$WORK/probe.json" 2>"$WORK/probe.err" || fail "devices --probe exited $?: $(cat "$WORK/probe.err")"
+python3 - "$WORK/probe.json" <<'PY' || fail "devices --probe identity: $(cat "$WORK/probe.json")"
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1]) if '"modem"' in l][0]
+i = m["identity"]
+assert (i["model"], i["firmware"], i["imei"]) == ("EC25", "EC25EFAR06A06M4G_01.003.01.003", "867962040000005"), i
+PY
+[ "$(grep -c "inhibit $UID_EC25" "$WORK/mm.log")" = 4 ] || fail "probe did not inhibit and release: $(cat "$WORK/mm.log")"
+
 # 2. killed mid-operation: ModemManager releases when our connection leaves the bus
+falses=$(grep -c "inhibit $UID_EC25 false" "$WORK/mm.log")
 # started directly (not through run_at, a function: $! would be a subshell, not modemfw)
 DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$MODEMFW" at --sysfs "$TREE" --dev "$WORK/dev" -t 60 AT+HANG \
 	>/dev/null 2>"$WORK/err2" &
@@ -103,7 +115,7 @@ wait_for "$WORK/at.log" "cmd AT+HANG" "AT+HANG on the port"
 kill -KILL "$AT_PID"
 wait "$AT_PID" 2>/dev/null || true
 wait_for "$WORK/mm.log" "released $UID_EC25 .*left-the-bus" "release on disconnect"
-grep -c "inhibit $UID_EC25 false" "$WORK/mm.log" | grep -qx 1 || fail "a killed modemfw cannot have released explicitly"
+[ "$(grep -c "inhibit $UID_EC25 false" "$WORK/mm.log")" = "$falses" ] || fail "a killed modemfw cannot have released explicitly"
 kill -TERM "$MM_PID"
 wait "$MM_PID" 2>/dev/null || true
 
