@@ -22,12 +22,6 @@
 #define EDL_PID 0x9008
 /* qdl's out-chunk: large enough for full bus speed, small enough to bound one URB */
 #define USB_OUT_CHUNK (1024 * 1024)
-/*
- * After a read that filled the buffer exactly, a ZLP may follow at once;
- * waiting longer only delays every such read when none comes. A ZLP that
- * arrives later shows up as an empty transfer, which reads skip.
- */
-#define USB_ZLP_PROBE_MS 10
 
 struct usb_transport {
 	struct mfw_transport base;
@@ -41,9 +35,7 @@ struct usb_transport {
 	bool detached; /* we detached a kernel driver: reattach on close */
 	/*
 	 * Reads smaller than a packet go through this buffer (a bulk read
-	 * shorter than wMaxPacketSize can overflow); so does a probed ZLP
-	 * that turned out to be data. 2 packets: one pending remainder plus
-	 * one probe.
+	 * shorter than wMaxPacketSize can overflow): one packet.
 	 */
 	unsigned char *bounce;
 	size_t pend_off;
@@ -238,25 +230,6 @@ static int take_pending(struct usb_transport *u, void *buf, size_t cap)
 	return (int)n;
 }
 
-/* A ZLP may end the transfer we just read: consume it, keep data if it was not one. */
-static void probe_zlp(struct usb_transport *u, mfw_deadline_t deadline)
-{
-	unsigned int tmo = transfer_timeout(deadline);
-	int actual = 0, r;
-
-	if (tmo > USB_ZLP_PROBE_MS)
-		tmo = USB_ZLP_PROBE_MS;
-	memmove(u->bounce, u->bounce + u->pend_off, u->pend_len);
-	u->pend_off = 0;
-	r = libusb_bulk_transfer(u->h, u->ep_in, u->bounce + u->pend_len, (int)u->mps_in, &actual,
-				 tmo);
-	if (actual > 0)
-		u->pend_len += (size_t)actual;
-	/* errors here resurface on the next read, where they are reported */
-	if (r < 0 && r != LIBUSB_ERROR_TIMEOUT)
-		mfw_dbg(u->base.ctx, "ZLP probe on '%s': %s", u->base.name, libusb_strerror(r));
-}
-
 static int usb_read(struct mfw_transport *t, void *buf, size_t cap, mfw_deadline_t deadline)
 {
 	struct usb_transport *u = (struct usb_transport *)t;
@@ -280,8 +253,14 @@ static int usb_read(struct mfw_transport *t, void *buf, size_t cap, mfw_deadline
 				u->pend_off = 0;
 				u->pend_len = (size_t)actual;
 			}
-			if (mfw_zlp_expected_in((size_t)actual, len, u->mps_in))
-				probe_zlp(u, deadline);
+			/*
+			 * A read that filled the buffer on a packet multiple may
+			 * be followed by a ZLP (sahara-firehose.md 6). It is not
+			 * probed for here: the next read sees it as an empty
+			 * transfer and skips it. A probe with a short timeout
+			 * cost its timeout whenever the device paused, and its
+			 * cancellation could lose data already in flight.
+			 */
 			if (via_bounce)
 				return take_pending(u, buf, cap);
 			return actual;
@@ -478,7 +457,7 @@ int mfw_tr_usb_open(struct mfw_ctx *ctx, const char *spec, struct mfw_transport 
 	u->ep_out = m.ep_out;
 	u->mps_in = m.mps_in;
 	u->base.max_packet = m.mps_out;
-	u->bounce = malloc(2 * m.mps_in);
+	u->bounce = malloc(m.mps_in);
 	if (!u->bounce) {
 		r = mfw_fail(ctx, MFW_E_NOMEM, "no memory for '%s'", u->base.name);
 		goto out_release;
