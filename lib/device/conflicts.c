@@ -280,7 +280,7 @@ static int find_uid(sd_bus *bus, const char *syspath, char *uid, size_t cap)
 {
 	sd_bus_error err = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
-	int r, found = 0;
+	int r, found = 0, near = 0;
 
 	r = sd_bus_call_method(bus, MM_NAME, MM_PATH, "org.freedesktop.DBus.ObjectManager",
 			       "GetManagedObjects", &err, &reply, "");
@@ -309,9 +309,13 @@ static int find_uid(sd_bus *bus, const char *syspath, char *uid, size_t cap)
 						break;
 					if (!strcmp(key, "Device") &&
 					    sd_bus_message_read(reply, "v", "s", &val) >= 0) {
-						if (same_device(val, syspath)) {
+						if (!strcmp(val, syspath)) {
 							str_copy(uid, cap, val);
 							found = 1;
+						} else if (!near && same_device(val, syspath)) {
+							/* an internal hub: Device is a parent or child of our path */
+							str_copy(uid, cap, val);
+							near = 1;
 						}
 					} else {
 						r = sd_bus_message_skip(reply, "v");
@@ -333,7 +337,7 @@ static int find_uid(sd_bus *bus, const char *syspath, char *uid, size_t cap)
 		sd_bus_message_exit_container(reply);
 	}
 	sd_bus_message_unref(reply);
-	return found ? 1 : (r < 0 ? r : 0);
+	return found || near ? 1 : (r < 0 ? r : 0);
 }
 
 static int bus_open(struct mfw_ctx *ctx, const char *address, sd_bus **ret)

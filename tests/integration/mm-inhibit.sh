@@ -71,6 +71,7 @@ wait_for "$WORK/at.log" ready "fake AT port"
 start_mm() { # extra fake-mm options
 	: >"$WORK/mm.log"
 	"$FAKE_MM" --address "$ADDR" --device "$UID_EC25" --log "$WORK/mm.log" --timeout 100 "$@" &
+	# (a later --device in "$@" overrides the first)
 	MM_PID=$!
 	PIDS="$PIDS $MM_PID"
 	wait_for "$WORK/mm.log" ready "fake ModemManager"
@@ -134,4 +135,13 @@ cp "$WORK/mm.log" "$WORK/mm.log.before"
 run_at --no-inhibit ATI >/dev/null 2>"$WORK/err4" || fail "--no-inhibit run exited $?"
 cmp -s "$WORK/mm.log" "$WORK/mm.log.before" || fail "--no-inhibit still called ModemManager"
 grep -q "no-inhibit was given" "$WORK/err4" || fail "--no-inhibit warning missing: $(cat "$WORK/err4")"
+kill -TERM "$MM_PID"
+wait "$MM_PID" 2>/dev/null || true
+
+# 5. the uid comes from ModemManager's Device property (GetManagedObjects), not our guess:
+#    a module behind its own hub, whose Device is a child of the path sysfs gives us
+start_mm --device "$UID_EC25/1-1.1"
+run_at ATI >/dev/null 2>"$WORK/err5" || fail "modemfw at (hub uid) exited $?: $(cat "$WORK/err5")"
+grep -q "^inhibit $UID_EC25/1-1.1 true" "$WORK/mm.log" || fail "uid not taken from Device: $(cat "$WORK/mm.log")"
+grep -q "^inhibit $UID_EC25/1-1.1 false" "$WORK/mm.log" || fail "hub uid not released"
 echo "mm-inhibit: ok"
