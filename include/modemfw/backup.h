@@ -23,6 +23,7 @@ struct mfw_edl_prog {
 	const char *package;       /* take the programmer from this firmware package, or */
 	const char *programmer;    /* from this file; both NULL: only a running programmer */
 	const char *storage;       /* "nand" / "emmc"; NULL: the package's, else the device's word */
+	bool no_reset;             /* leave the programmer running at the end (default: reset) */
 };
 
 struct mfw_backup_summary {

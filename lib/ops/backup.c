@@ -613,6 +613,9 @@ int mfw_backup_edl(struct mfw_ctx *ctx, struct mfw_transport *t, const struct mf
 		r = mfw_dev_layout_read(&c, l);
 	if (r == 0)
 		r = mfw_backup_session(&c, l, dir, out);
+	/* like flash: leave the device as it was before the programmer (reset) unless asked */
+	if (r == 0 && !p->no_reset)
+		r = mfw_fh_power(&c.fh, "reset", 1);
 	mfw_conn_close(&c);
 	mfw_pkg_close(pkg);
 	free(prog);
@@ -789,6 +792,8 @@ int mfw_restore_edl(struct mfw_ctx *ctx, struct mfw_transport *t, const struct m
 				 "%s%s", out->parts > 1 ? " " : "", m->parts[i].label);
 		}
 	}
+	if (r == 0 && !p->no_reset)
+		r = mfw_fh_power(&c.fh, "reset", 1);
 out_close:
 	mfw_conn_close(&c);
 out_free:

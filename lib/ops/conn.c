@@ -59,11 +59,15 @@ int mfw_conn_open(struct mfw_conn *c, struct mfw_ctx *ctx, struct mfw_transport 
 		r = mfw_edl_identify(&edl, &id);
 		if (r < 0)
 			return r;
-		if (id.have_serial || id.have_hw_id) {
+		/*
+		 * The chip serial is the key (unique per chip; the HW id only names
+		 * the model): a running programmer announces it too, so the key is
+		 * the same whichever way it was learnt.
+		 */
+		if (id.have_serial) {
 			c->id = id;
 			c->identity_known = true;
-			snprintf(c->device_key, sizeof(c->device_key), "%08x-%016llx", id.serial,
-				 (unsigned long long)id.hw_id);
+			snprintf(c->device_key, sizeof(c->device_key), "%08x", id.serial);
 		}
 	}
 	c->programmer_uploaded = !edl.firehose_running;
@@ -94,6 +98,13 @@ int mfw_conn_open(struct mfw_conn *c, struct mfw_ctx *ctx, struct mfw_transport 
 		if (r < 0)
 			return r;
 		mfw_fh_drain(&c->fh, MFW_FH_QUIET_MS, mfw_deadline_in(mfw_ctx_ms(ctx, 1000)));
+	}
+	if (!c->identity_known && c->fh.have_serial) {
+		c->id.have_serial = true;
+		c->id.serial = c->fh.serial;
+		c->identity_known = true;
+		snprintf(c->device_key, sizeof(c->device_key), "%08x", c->fh.serial);
+		mfw_dbg(ctx, "device identity from the programmer's log: serial %s", c->device_key);
 	}
 	return configure(c, o);
 }

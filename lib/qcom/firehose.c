@@ -45,9 +45,26 @@ void mfw_fh_reply_free(struct mfw_fh_reply *reply)
 	}
 }
 
+/* Programmers announce the chip serial at start ("INFO: Chip serial num: 1234 (0x4d2)"). */
+static void scan_serial(struct mfw_fh_session *s, const char *value)
+{
+	const char *p = strstr(value, "serial num:");
+	unsigned long v;
+	char *end;
+	if (!p)
+		return;
+	p += strlen("serial num:");
+	v = strtoul(p, &end, 0);
+	if (end != p && v <= UINT32_MAX) {
+		s->serial = (uint32_t)v;
+		s->have_serial = true;
+	}
+}
+
 static void handle_log(struct mfw_fh_session *s, const char *value)
 {
 	snprintf(s->last_log, sizeof(s->last_log), "%s", value);
+	scan_serial(s, value);
 	s->log_count++;
 	mfw_fh_funcs_feed(&s->funcs, value);
 	if (s->hook)

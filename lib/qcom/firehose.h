@@ -42,6 +42,8 @@ struct mfw_fh_session {
 	/* per-command hook: sees every log line of the running command */
 	void (*hook)(void *user, const char *line);
 	void *hook_user;
+	bool have_serial;         /* "Chip serial num: N" seen in a log */
+	uint32_t serial;
 	uint8_t *chunk;           /* raw transfer buffer, max_payload bytes */
 	size_t chunk_cap;
 };
