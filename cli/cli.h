@@ -65,11 +65,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_devices(struct cli *cli, int argc, char **argv);
 int cmd_at(struct cli *cli, int argc, char **argv);
 int cmd_dfota(struct cli *cli, int argc, char **argv);
-/*
- * `modemfw dfota apply ...` (argv[0] = "apply"): implemented by the updater
- * in cli/cmd-dfota-apply.c; cli/cmd-dfota.c dispatches to it and keeps a weak
- * stand-in ("dfota apply is not built yet") until that file is linked.
- */
+/* `modemfw dfota apply ...` (argv[0] = "apply"): cli/cmd-dfota-apply.c; cmd_dfota() dispatches. */
 int dfota_apply_main(struct cli *cli, int argc, char **argv);
 struct mfw_device_opts;
 /* Fill discovery options (root/dev_dir may be NULL) and the D-Bus address from the environment. */

@@ -4,7 +4,7 @@
  *                     [--full LIST] [--preserve LIST] [--perms LIST] [--key KEY.pem]
  * modemfw dfota check update.zip --against SRC [--expect DST] [--pubkey PUB.pem]
  *                     [--perms LIST] [--preserve LIST]
- * modemfw dfota apply ...      (dfota_apply_main(), cli/cmd-dfota-apply.c)
+ * modemfw dfota apply ...      (dfota_apply_main() in cli/cmd-dfota-apply.c)
  */
 #include "cli.h"
 
@@ -31,19 +31,6 @@ static void dfota_usage(FILE *f)
 		"--expect the real updater also applies it to a copy of SRC (--model-only skips that).\n"
 		"check results (Quectel codes): 0 ok (exit 0), 504 damaged/unsigned (exit 3),\n"
 		"505 wrong version and 510 source mismatch (exit 6), 502 result differs (exit 7).\n");
-}
-
-/*
- * The updater engineer implements this in cli/cmd-dfota-apply.c; until that
- * file is linked, this weak stand-in answers.
- */
-__attribute__((weak)) int dfota_apply_main(struct cli *cli, int argc, char **argv)
-{
-	(void)cli;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "modemfw: dfota apply is not built yet\n");
-	return EXIT_FAILURE_;
 }
 
 static int do_build(struct cli *cli, int argc, char **argv)
