@@ -18,7 +18,7 @@ struct command {
 static const struct command commands[] = {
 	/* one line per subcommand, alphabetical; cli/cmd-<verb>.c implements it */
 	{ "at", cmd_at, "send AT commands to a module's AT port (normal mode)" },
-	{ "backup", cmd_backup, "back up NV items and EFS2 over DIAG (--diag) into a verified directory + xQCN" },
+	{ "backup", cmd_backup, "back up identity/calibration: protected partitions over EDL, or NV+EFS2 over DIAG (--diag)" },
 	{ "delta", cmd_delta, "diff and apply binary patches (BSDIFF40)" },
 	{ "devices", cmd_devices, "list modules: mode, ports by role, drivers, conflicts (--json)" },
 	{ "dfota", cmd_dfota, "build, check and apply DFOTA update packages" },
@@ -26,8 +26,8 @@ static const struct command commands[] = {
 	{ "edl", cmd_edl, "switch a running module to EDL (9008) over its DIAG port" },
 	{ "emu", cmd_emu, "run the virtual modem" },
 	{ "flash", cmd_flash, "flash a firmware package (directory or .zip) over EDL" },
-	{ "info", cmd_info, "show what a device in EDL says about itself (serial, HW id, PK hash)" },
-	{ "restore", cmd_restore, "restore NV items and EFS2 over DIAG (--diag) from a backup or .xqcn" },
+	{ "info", cmd_info, "what the device says about itself (EDL: serial, HW id, PK hash; normal: ATI, QGMR, IMEI)" },
+	{ "restore", cmd_restore, "restore a backup: partitions over EDL, or NV+EFS2 over DIAG (--diag) / .xqcn" },
 };
 
 static void usage(FILE *f)
