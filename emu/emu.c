@@ -506,4 +506,3 @@ void mfw_emu_free(struct mfw_emu *emu)
 	free(emu->image_path);
 	free(emu);
 }
-	free(emu->faults);
