@@ -90,4 +90,32 @@ case "$out" in "no modem found"*) ;; *) fail "empty: '$out'" ;; esac
 # -p auto with several candidates: the library lists them and asks to choose
 "$MODEMFW" at --sysfs "$TREES/edl-qcserial" ATI >/dev/null 2>"$WORK/at.err" && fail "at on an EDL-only machine must fail"
 grep -q "no modem has a port in role 'at'" "$WORK/at.err" || fail "at auto message: $(cat "$WORK/at.err")"
+# the AT session and the DIAG switch against the virtual modem in normal mode (ports that sysfs
+# does not know: modemfw talks to them as given)
+"$MODEMFW" emu --mode normal --listen "pty:$WORK/edl" --listen-at "pty:$WORK/at" \
+	--listen-diag "pty:$WORK/diag" >"$WORK/emu.log" 2>&1 &
+EMU_PID=$!
+i=0
+while ! grep -q "normal mode: AT on" "$WORK/emu.log"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "virtual modem (normal mode) did not start"
+	kill -0 "$EMU_PID" 2>/dev/null || fail "virtual modem exited"
+	sleep 0.1
+done
+"$MODEMFW" at -p "$WORK/at" ATI AT+GSN >"$WORK/at.out" 2>"$WORK/at.err" || fail "at on the virtual modem exited $?: $(cat "$WORK/at.err")"
+grep -qx "Quectel" "$WORK/at.out" || fail "ATI: $(cat "$WORK/at.out")"
+grep -qx "[0-9]\{15\}" "$WORK/at.out" || fail "AT+GSN: $(cat "$WORK/at.out")"
+[ "$(grep -cx OK "$WORK/at.out")" = 2 ] || fail "two OKs expected: $(cat "$WORK/at.out")"
+rc=0
+"$MODEMFW" --json at -p "$WORK/at" AT+QNOSUCHCMD >"$WORK/at.json" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "an ERROR answer must exit 1, not $rc"
+python3 -c 'import json,sys; e=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; a=[x for x in e if x["event"]=="at"]; r=[x for x in e if x["event"]=="error"]; assert a[0]["final"]=="ERROR" and a[0]["lines"]==[] and r and "answered ERROR" in r[0]["detail"], e' "$WORK/at.json" ||
+	fail "at --json on ERROR: $(cat "$WORK/at.json")"
+"$MODEMFW" edl -p "$WORK/diag" >"$WORK/edl.out" 2>&1 || fail "edl on the virtual modem exited $?: $(cat "$WORK/edl.out")"
+i=0
+while ! grep -q "switched to EDL" "$WORK/emu.log"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "the virtual modem did not switch to EDL: $(cat "$WORK/emu.log")"
+	sleep 0.1
+done
 echo "devices: ok"
