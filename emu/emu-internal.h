@@ -228,6 +228,7 @@ struct mfw_emu {
 	struct emu_lm lm;
 	/* listener (mfw_emu_listen) */
 	struct mfw_listener *listener;
+	struct emu_usbredir *usbredir; /* instead of a listener: a USB device behind QEMU */
 	/* normal mode (normal.c): serving the boot ROM after the DIAG switch, until a reset */
 	bool edl_phase;
 
@@ -257,6 +258,17 @@ bool emu_link_stopping(const struct emu_link *l);
  * again. Returns like mfw_emu_serve().
  */
 int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec);
+
+/*
+ * usbredir.c: the device on a QEMU usb-redir socket ("usbredir:PATH" or
+ * "usbredir:HOST:PORT"). accept() plugs the device in and returns once the
+ * host has configured it; closing that transport unplugs it.
+ */
+struct emu_usbredir;
+int emu_usbredir_open(struct mfw_emu *emu, const char *spec, struct emu_usbredir **ret);
+int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
+			struct mfw_transport **ret);
+void emu_usbredir_close(struct emu_usbredir *u); /* NULL is fine */
 
 /* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
 int emu_pbl_run(struct emu_link *l, enum emu_end *end);

@@ -325,8 +325,15 @@ int mfw_emu_listen(struct mfw_emu *emu, const char *listen_spec, char *bound, si
 	struct mfw_listener *l;
 	int r;
 
-	if (emu->listener)
+	if (emu->listener || emu->usbredir)
 		return mfw_fail(emu->ctx, MFW_E_BUSY, "the virtual modem already listens");
+	if (!strncmp(listen_spec, "usbredir:", 9)) {
+		/* a USB device behind QEMU's usb-redir (usbredir.c) */
+		r = emu_usbredir_open(emu, listen_spec, &emu->usbredir);
+		if (r == 0 && bound && cap)
+			snprintf(bound, cap, "%s", listen_spec);
+		return r;
+	}
 	r = mfw_listener_open(emu->ctx, listen_spec, &l);
 	if (r < 0)
 		return r;
@@ -379,7 +386,7 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 		r = mfw_emu_listen(emu, listen_spec, NULL, 0);
 		if (r < 0)
 			return r;
-	} else if (!emu->listener) {
+	} else if (!emu->listener && !emu->usbredir) {
 		return mfw_fail(emu->ctx, MFW_E_INVAL, "the virtual modem has no listener");
 	}
 	for (;;) {
@@ -390,7 +397,10 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 			r = 0;
 			break;
 		}
-		r = mfw_listener_accept(emu->listener, mfw_deadline_in(EMU_POLL_MS), &t);
+		if (emu->usbredir)
+			r = emu_usbredir_accept(emu->usbredir, mfw_deadline_in(EMU_POLL_MS), &t);
+		else
+			r = mfw_listener_accept(emu->listener, mfw_deadline_in(EMU_POLL_MS), &t);
 		if (r == MFW_E_TIMEOUT)
 			continue;
 		if (r < 0)
@@ -416,6 +426,8 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 	if (emu->listener)
 		mfw_listener_close(emu->listener);
 	emu->listener = NULL;
+	emu_usbredir_close(emu->usbredir);
+	emu->usbredir = NULL;
 	/* stopping is the normal way out: report only a failure to keep the data */
 	{
 		int f = mfw_emu_flush(emu);
@@ -498,6 +510,7 @@ void mfw_emu_free(struct mfw_emu *emu)
 	stop_thread(emu);
 	if (emu->listener)
 		mfw_listener_close(emu->listener);
+	emu_usbredir_close(emu->usbredir);
 	emu_store_flush(&emu->st);
 	emu_store_close(&emu->st);
 	mfw_ctx_free(emu->dctx);

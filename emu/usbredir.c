@@ -1,0 +1,1078 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The virtual modem as a USB device: the "usb-host" side of the usbredir
+ * protocol (libusbredirparser), connected to QEMU's usb-redir chardev, so
+ * a guest kernel enumerates a real 05c6:9008 EDL device and binds qcserial,
+ * libusb or qdl to it (docs/usb-rig.md, reference usb-test-rig.md section 2).
+ *
+ * Two threads. The I/O thread owns the socket and the parser: it answers
+ * control requests (descriptors, status, configuration) itself and keeps
+ * the bulk endpoints' queues. The device loop (run_session in emu.c) sees
+ * a struct mfw_transport whose reads take host->device bytes and whose
+ * writes queue device->host transfers.
+ *
+ * USB flow control is modelled with the requests themselves: a bulk OUT
+ * is answered only once the device has read all its bytes, and a bulk IN
+ * stays parked until the device has written something. So a device that
+ * stops reading is a device that NAKs, and host timeouts work as on a
+ * real bus.
+ */
+#include "emu-internal.h"
+
+#include <usbredirparser.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EDL_VID 0x05c6
+#define EDL_PID 0x9008
+#define EDL_MPS 512
+#define EP0_MPS 64
+#define EP_OUT 0x01
+#define EP_IN 0x81
+
+/* QEMU is started first but may take a moment to listen (usb-test-rig.md 3.9). */
+#define UR_CONNECT_MS 30000
+/* How often the I/O thread looks at the stop flags when the line is quiet. */
+#define UR_POLL_MS 100
+/*
+ * Off the bus between an unplug and the next plug: the guest's hub driver
+ * has to see the port go empty, or it takes the new device for the old
+ * one (the reference paused 200 ms).
+ */
+#define UR_REPLUG_GAP_MS 250
+/*
+ * Device->host bytes queued before a device write waits: a few Firehose
+ * read chunks, so a host that stops reading is felt as backpressure.
+ */
+#define UR_IN_QUEUE_MAX (4u << 20)
+/* How long a device that goes off the bus waits for the host to read its last words. */
+#define UR_DRAIN_MS 1000
+
+/* Standard requests (USB 2.0 chapter 9). */
+#define REQ_GET_STATUS 0x00
+#define REQ_CLEAR_FEATURE 0x01
+#define REQ_SET_FEATURE 0x03
+#define REQ_GET_DESCRIPTOR 0x06
+#define DT_DEVICE 1
+#define DT_CONFIG 2
+#define DT_STRING 3
+#define DT_QUALIFIER 6
+
+/* Host->device data of one bulk OUT request, answered once fully read. */
+struct ur_out {
+	struct ur_out *next;
+	uint64_t id;
+	uint8_t *data;  /* owned; freed with usbredirparser_free_packet_data */
+	size_t len;
+	size_t off;     /* bytes the device has read */
+	struct usb_redir_bulk_packet_header hdr;
+};
+
+/* Device->host transfer, cut to the host's IN requests. */
+struct ur_msg {
+	struct ur_msg *next;
+	size_t len;
+	size_t off;
+	bool zlp_owed;  /* ended exactly at a request's end on a packet multiple */
+	uint8_t data[];
+};
+
+/* A parked bulk IN request. */
+struct ur_in {
+	struct ur_in *next;
+	uint64_t id;
+	uint32_t len;
+	struct usb_redir_bulk_packet_header hdr;
+};
+
+struct emu_usbredir {
+	struct mfw_emu *emu;
+	char name[96];
+	int fd;
+	int wake[2]; /* device thread -> I/O thread: queues changed */
+	struct usbredirparser *parser;
+	pthread_t io;
+	bool io_running;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* everything below is under lock */
+	bool stop;           /* owner is closing */
+	bool gone;           /* socket closed or broken: QEMU went away */
+	bool hello;          /* peer's caps known */
+	bool want_plug;      /* accept() waits for a host */
+	bool plugged;        /* device_connect sent */
+	bool unplug;         /* send device_disconnect */
+	uint8_t config;      /* active configuration, 0 = unconfigured */
+	uint64_t session;    /* bumped on every unplug: old transports read NODEV */
+	mfw_deadline_t plug_after;
+	struct ur_out *out_head, **out_tail;
+	struct ur_out *out_done;   /* read by the device, reply owed */
+	struct ur_msg *in_head, **in_tail;
+	size_t in_queued;
+	struct ur_in *park_head, **park_tail;
+	char product[64];
+};
+
+struct ur_transport {
+	struct mfw_transport base;
+	struct emu_usbredir *u;
+	uint64_t session;
+};
+
+static int cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int r;
+
+	if (pthread_condattr_init(&a))
+		return MFW_E_NOMEM;
+	r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (!r)
+		r = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return r ? MFW_E_NOMEM : 0;
+}
+
+/* 0 when woken, MFW_E_TIMEOUT once the deadline passed. */
+static int cond_wait_until(struct emu_usbredir *u, mfw_deadline_t deadline)
+{
+	struct timespec ts;
+
+	if (deadline == MFW_DEADLINE_NONE) {
+		pthread_cond_wait(&u->cond, &u->lock);
+		return 0;
+	}
+	if (mfw_deadline_passed(deadline))
+		return MFW_E_TIMEOUT;
+	ts.tv_sec = (time_t)(deadline / 1000);
+	ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+	return pthread_cond_timedwait(&u->cond, &u->lock, &ts) == ETIMEDOUT ? MFW_E_TIMEOUT : 0;
+}
+
+static void wake_io(struct emu_usbredir *u)
+{
+	char c = 1;
+
+	/* a full pipe already holds a wake-up */
+	if (write(u->wake[1], &c, 1) < 0 && errno != EAGAIN)
+		mfw_dbg(u->emu->ctx, "usbredir: wake-up lost: %s", strerror(errno));
+}
+
+/* ---- descriptors ---- */
+
+static const uint8_t dev_desc[18] = {
+	18, DT_DEVICE, 0x00, 0x02,      /* USB 2.0 */
+	0x00, 0x00, 0x00, EP0_MPS,      /* class per interface */
+	EDL_VID & 0xff, EDL_VID >> 8, EDL_PID & 0xff, EDL_PID >> 8,
+	0x00, 0x00,                     /* bcdDevice */
+	1, 2, 0,                        /* manufacturer, product; serial is in the product (qdl --serial) */
+	1,                              /* one configuration */
+};
+
+static const uint8_t qualifier_desc[10] = {
+	10, DT_QUALIFIER, 0x00, 0x02, 0x00, 0x00, 0x00, EP0_MPS, 1, 0,
+};
+
+static const uint8_t config_desc[32] = {
+	9, DT_CONFIG, 32, 0, 1, 1, 0, 0x80, 250,  /* bus powered, 500 mA */
+	/* interface 0: the EDL interface, vendor ff/ff/ff with one bulk pair */
+	9, 4, 0, 0, 2, 0xff, 0xff, 0xff, 0,
+	7, 5, EP_IN, 0x02, EDL_MPS & 0xff, EDL_MPS >> 8, 0,
+	7, 5, EP_OUT, 0x02, EDL_MPS & 0xff, EDL_MPS >> 8, 0,
+};
+
+static const char manufacturer[] = "Qualcomm CDMA Technologies MSM";
+
+/* String descriptor: UTF-16LE of an ASCII string. */
+static int string_desc(const char *s, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(s);
+
+	if (2 + 2 * n > cap || 2 + 2 * n > 255)
+		return -1;
+	out[0] = (uint8_t)(2 + 2 * n);
+	out[1] = DT_STRING;
+	for (size_t i = 0; i < n; i++) {
+		out[2 + 2 * i] = (uint8_t)s[i];
+		out[3 + 2 * i] = 0;
+	}
+	return (int)(2 + 2 * n);
+}
+
+static void send_ep_info(struct emu_usbredir *u)
+{
+	struct usb_redir_ep_info_header ep;
+
+	memset(&ep, 0, sizeof(ep));
+	memset(ep.type, usb_redir_type_invalid, sizeof(ep.type));
+	/* slots 0-15 are OUT endpoints, 16-31 IN */
+	ep.type[0] = ep.type[16] = usb_redir_type_control;
+	ep.max_packet_size[0] = ep.max_packet_size[16] = EP0_MPS;
+	if (u->config) {
+		ep.type[EP_OUT & 0x0f] = usb_redir_type_bulk;
+		ep.max_packet_size[EP_OUT & 0x0f] = EDL_MPS;
+		ep.type[16 + (EP_IN & 0x0f)] = usb_redir_type_bulk;
+		ep.max_packet_size[16 + (EP_IN & 0x0f)] = EDL_MPS;
+	}
+	usbredirparser_send_ep_info(u->parser, &ep);
+}
+
+static void send_interface_info(struct emu_usbredir *u)
+{
+	struct usb_redir_interface_info_header itf;
+
+	memset(&itf, 0, sizeof(itf));
+	itf.interface_count = 1;
+	itf.interface[0] = 0;
+	itf.interface_class[0] = 0xff;
+	itf.interface_subclass[0] = 0xff;
+	itf.interface_protocol[0] = 0xff;
+	usbredirparser_send_interface_info(u->parser, &itf);
+}
+
+/* ---- queues (under lock) ---- */
+
+/*
+ * Unplug: pending requests die with the device. Answers owed for OUT data
+ * the device already read (all) are still sent unless the whole thing is
+ * going away, so the host's last write completes before the disconnect.
+ */
+static void drop_queues(struct emu_usbredir *u, bool all)
+{
+	while (u->out_head) {
+		struct ur_out *o = u->out_head;
+		u->out_head = o->next;
+		usbredirparser_free_packet_data(u->parser, o->data);
+		free(o);
+	}
+	u->out_tail = &u->out_head;
+	while (all && u->out_done) {
+		struct ur_out *o = u->out_done;
+		u->out_done = o->next;
+		usbredirparser_free_packet_data(u->parser, o->data);
+		free(o);
+	}
+	while (u->in_head) {
+		struct ur_msg *m = u->in_head;
+		u->in_head = m->next;
+		free(m);
+	}
+	u->in_tail = &u->in_head;
+	u->in_queued = 0;
+	while (u->park_head) {
+		struct ur_in *p = u->park_head;
+		u->park_head = p->next;
+		free(p);
+	}
+	u->park_tail = &u->park_head;
+}
+
+/*
+ * Answer a bulk request. len is what the header reports: the bytes moved.
+ * Only IN answers carry them; an OUT answer reports the count alone.
+ */
+static void reply_bulk(struct emu_usbredir *u, uint64_t id, struct usb_redir_bulk_packet_header *h,
+		       uint8_t status, const uint8_t *data, uint32_t len)
+{
+	bool in = h->endpoint & 0x80;
+
+	h->status = status;
+	h->length = (uint16_t)(len & 0xffff);
+	h->length_high = (uint16_t)(len >> 16);
+	usbredirparser_send_bulk_packet(u->parser, id, h, in ? (uint8_t *)data : NULL,
+					in ? (int)len : 0);
+}
+
+/* Match queued device->host data with parked IN requests; answer read OUTs. */
+static void pump(struct emu_usbredir *u)
+{
+	bool freed = false;
+
+	while (u->out_done) {
+		struct ur_out *o = u->out_done;
+
+		u->out_done = o->next;
+		reply_bulk(u, o->id, &o->hdr, usb_redir_success, NULL, (uint32_t)o->len);
+		usbredirparser_free_packet_data(u->parser, o->data);
+		free(o);
+	}
+	while (u->park_head && u->in_head) {
+		struct ur_in *p = u->park_head;
+		struct ur_msg *m = u->in_head;
+		size_t n = m->len - m->off;
+
+		if (n > p->len)
+			n = p->len;
+		if (m->zlp_owed)
+			n = 0;
+		/* usbredir replies are IN data only, its header says how much */
+		p->hdr.endpoint = EP_IN;
+		reply_bulk(u, p->id, &p->hdr, usb_redir_success, m->data + m->off, (uint32_t)n);
+		if (!m->zlp_owed) {
+			m->off += n;
+			/*
+			 * A transfer that ends exactly where the request ends, on
+			 * a packet multiple, is not over for the host until a
+			 * zero-length packet says so (sahara-firehose.md 6).
+			 */
+			if (m->off == m->len && n == p->len && m->len % EDL_MPS == 0 && m->len)
+				m->zlp_owed = true;
+		} else {
+			m->zlp_owed = false;
+		}
+		u->park_head = p->next;
+		if (!u->park_head)
+			u->park_tail = &u->park_head;
+		free(p);
+		if (m->off == m->len && !m->zlp_owed) {
+			u->in_queued -= m->len;
+			u->in_head = m->next;
+			if (!u->in_head)
+				u->in_tail = &u->in_head;
+			free(m);
+			freed = true;
+		}
+	}
+	if (freed)
+		pthread_cond_broadcast(&u->cond);
+	if (u->unplug) {
+		u->unplug = false;
+		if (u->plugged) {
+			usbredirparser_send_device_disconnect(u->parser);
+			u->plugged = false;
+			u->plug_after = mfw_deadline_in(UR_REPLUG_GAP_MS);
+			mfw_dbg(u->emu->ctx, "usbredir: unplugged");
+		}
+	}
+	if (u->want_plug && u->hello && !u->plugged && !u->gone &&
+	    mfw_deadline_passed(u->plug_after)) {
+		struct usb_redir_device_connect_header c = {
+			.speed = usb_redir_speed_high,
+			.vendor_id = EDL_VID,
+			.product_id = EDL_PID,
+			.device_version_bcd = 0x0000,
+		};
+
+		u->config = 0;
+		send_ep_info(u);
+		send_interface_info(u);
+		usbredirparser_send_device_connect(u->parser, &c);
+		u->plugged = true;
+		mfw_dbg(u->emu->ctx, "usbredir: plugged in as %04x:%04x", EDL_VID, EDL_PID);
+	}
+}
+
+/* ---- parser callbacks (I/O thread) ---- */
+
+static void cb_log(void *priv, int level, const char *msg)
+{
+	struct emu_usbredir *u = priv;
+
+	if (level <= usbredirparser_warning)
+		mfw_dbg(u->emu->ctx, "usbredir: %s", msg);
+}
+
+static int cb_read(void *priv, uint8_t *data, int count)
+{
+	struct emu_usbredir *u = priv;
+	ssize_t n = recv(u->fd, data, (size_t)count, 0);
+
+	if (n > 0)
+		return (int)n;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	return -1; /* EOF or error: QEMU is gone */
+}
+
+static int cb_write(void *priv, uint8_t *data, int count)
+{
+	struct emu_usbredir *u = priv;
+	ssize_t n = send(u->fd, data, (size_t)count, MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	return -1;
+}
+
+static void cb_hello(void *priv, struct usb_redir_hello_header *h)
+{
+	struct emu_usbredir *u = priv;
+
+	pthread_mutex_lock(&u->lock);
+	u->hello = true;
+	mfw_dbg(u->emu->ctx, "usbredir: peer '%.64s'", h->version);
+	pump(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void cb_reset(void *priv)
+{
+	/* a bus reset: the guest enumerates again; the device keeps its state */
+	(void)priv;
+}
+
+static void cb_set_configuration(void *priv, uint64_t id,
+				 struct usb_redir_set_configuration_header *h)
+{
+	struct emu_usbredir *u = priv;
+	struct usb_redir_configuration_status_header st = { .status = usb_redir_success };
+
+	pthread_mutex_lock(&u->lock);
+	if (h->configuration > 1) {
+		st.status = usb_redir_stall;
+	} else {
+		u->config = h->configuration;
+		/* the new endpoints must be known before the status (protocol text) */
+		send_ep_info(u);
+		send_interface_info(u);
+		pthread_cond_broadcast(&u->cond);
+	}
+	st.configuration = u->config;
+	usbredirparser_send_configuration_status(u->parser, id, &st);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void cb_get_configuration(void *priv, uint64_t id)
+{
+	struct emu_usbredir *u = priv;
+	struct usb_redir_configuration_status_header st = { .status = usb_redir_success };
+
+	pthread_mutex_lock(&u->lock);
+	st.configuration = u->config;
+	usbredirparser_send_configuration_status(u->parser, id, &st);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void cb_set_alt_setting(void *priv, uint64_t id, struct usb_redir_set_alt_setting_header *h)
+{
+	struct emu_usbredir *u = priv;
+	struct usb_redir_alt_setting_status_header st = {
+		.status = usb_redir_success, .interface = h->interface, .alt = h->alt,
+	};
+
+	if (h->interface != 0 || h->alt != 0) {
+		st.status = usb_redir_stall;
+	} else {
+		send_ep_info(u);
+		send_interface_info(u);
+	}
+	usbredirparser_send_alt_setting_status(u->parser, id, &st);
+}
+
+static void cb_get_alt_setting(void *priv, uint64_t id, struct usb_redir_get_alt_setting_header *h)
+{
+	struct emu_usbredir *u = priv;
+	struct usb_redir_alt_setting_status_header st = {
+		.status = h->interface == 0 ? usb_redir_success : usb_redir_stall,
+		.interface = h->interface,
+	};
+
+	usbredirparser_send_alt_setting_status(u->parser, id, &st);
+}
+
+/* Answer a descriptor request into buf; length or -1 (stall). */
+static int get_descriptor(struct emu_usbredir *u, uint16_t value, uint8_t *buf, size_t cap)
+{
+	uint8_t type = value >> 8, index = value & 0xff;
+
+	switch (type) {
+	case DT_DEVICE:
+		memcpy(buf, dev_desc, sizeof(dev_desc));
+		return sizeof(dev_desc);
+	case DT_CONFIG:
+		if (index)
+			return -1;
+		memcpy(buf, config_desc, sizeof(config_desc));
+		return sizeof(config_desc);
+	case DT_QUALIFIER:
+		memcpy(buf, qualifier_desc, sizeof(qualifier_desc));
+		return sizeof(qualifier_desc);
+	case DT_STRING:
+		switch (index) {
+		case 0:
+			/* the language table: English (US) */
+			buf[0] = 4;
+			buf[1] = DT_STRING;
+			buf[2] = 0x09;
+			buf[3] = 0x04;
+			return 4;
+		case 1:
+			return string_desc(manufacturer, buf, cap);
+		case 2:
+			return string_desc(u->product, buf, cap);
+		}
+		return -1;
+	}
+	return -1; /* BOS, OTG, ...: a USB 2.0 device stalls them */
+}
+
+static void cb_control(void *priv, uint64_t id, struct usb_redir_control_packet_header *h,
+		       uint8_t *data, int data_len)
+{
+	struct emu_usbredir *u = priv;
+	uint8_t buf[256];
+	int n = -1;
+	bool in = h->requesttype & 0x80;
+
+	if ((h->requesttype & 0x60) == 0) { /* standard */
+		switch (h->request) {
+		case REQ_GET_DESCRIPTOR:
+			if (in)
+				n = get_descriptor(u, h->value, buf, sizeof(buf));
+			break;
+		case REQ_GET_STATUS:
+			if (in) {
+				/* self-powered 0, remote wakeup 0; endpoints never halted */
+				buf[0] = buf[1] = 0;
+				n = 2;
+			}
+			break;
+		case REQ_CLEAR_FEATURE:
+		case REQ_SET_FEATURE:
+			/* ENDPOINT_HALT arrives here for libusb_clear_halt */
+			if (!in)
+				n = 0;
+			break;
+		default:
+			if (!in)
+				n = 0;
+			break;
+		}
+	} else if (!in) {
+		/* class/vendor OUT requests (e.g. CDC SET_CONTROL_LINE_STATE): accepted */
+		n = 0;
+	}
+	if (n < 0) {
+		h->status = usb_redir_stall;
+		h->length = 0;
+		usbredirparser_send_control_packet(u->parser, id, h, NULL, 0);
+	} else if (in) {
+		if ((size_t)n > h->length)
+			n = h->length;
+		h->status = usb_redir_success;
+		h->length = (uint16_t)n;
+		usbredirparser_send_control_packet(u->parser, id, h, buf, n);
+	} else {
+		h->status = usb_redir_success;
+		usbredirparser_send_control_packet(u->parser, id, h, NULL, 0);
+	}
+	if (data)
+		usbredirparser_free_packet_data(u->parser, data);
+	(void)data_len;
+}
+
+static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header *h, uint8_t *data,
+		    int data_len)
+{
+	struct emu_usbredir *u = priv;
+	uint32_t len = h->length | ((uint32_t)h->length_high << 16);
+
+	pthread_mutex_lock(&u->lock);
+	if (h->endpoint == EP_IN && u->config) {
+		struct ur_in *p = calloc(1, sizeof(*p));
+
+		if (!p) {
+			reply_bulk(u, id, h, usb_redir_ioerror, NULL, 0);
+		} else {
+			p->id = id;
+			p->len = len;
+			p->hdr = *h;
+			*u->park_tail = p;
+			u->park_tail = &p->next;
+		}
+	} else if (h->endpoint == EP_OUT && u->config) {
+		struct ur_out *o = calloc(1, sizeof(*o));
+
+		if (!o) {
+			reply_bulk(u, id, h, usb_redir_ioerror, NULL, 0);
+			usbredirparser_free_packet_data(u->parser, data);
+		} else {
+			o->id = id;
+			o->data = data;
+			o->len = data_len > 0 ? (size_t)data_len : 0;
+			o->hdr = *h;
+			data = NULL;
+			*u->out_tail = o;
+			u->out_tail = &o->next;
+			pthread_cond_broadcast(&u->cond);
+		}
+	} else {
+		reply_bulk(u, id, h, usb_redir_stall, NULL, 0);
+	}
+	if (data)
+		usbredirparser_free_packet_data(u->parser, data);
+	pump(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void cb_cancel(void *priv, uint64_t id)
+{
+	struct emu_usbredir *u = priv;
+	struct ur_in **pp;
+	struct ur_out **op;
+
+	pthread_mutex_lock(&u->lock);
+	for (pp = &u->park_head; *pp; pp = &(*pp)->next) {
+		struct ur_in *p = *pp;
+
+		if (p->id != id)
+			continue;
+		*pp = p->next;
+		if (u->park_tail == &p->next)
+			u->park_tail = pp;
+		reply_bulk(u, id, &p->hdr, usb_redir_cancelled, NULL, 0);
+		free(p);
+		goto out_unlock;
+	}
+	/*
+	 * An OUT the device has not finished reading (a host write timing
+	 * out against a stalled device): the rest of its data never made it
+	 * onto the bus.
+	 */
+	for (op = &u->out_head; *op; op = &(*op)->next) {
+		struct ur_out *o = *op;
+
+		if (o->id != id)
+			continue;
+		*op = o->next;
+		if (u->out_tail == &o->next)
+			u->out_tail = op;
+		reply_bulk(u, id, &o->hdr, usb_redir_cancelled, NULL, (uint32_t)o->off);
+		usbredirparser_free_packet_data(u->parser, o->data);
+		free(o);
+		goto out_unlock;
+	}
+	/* already answered: nothing to do */
+out_unlock:
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* ---- I/O thread ---- */
+
+static void *io_thread(void *arg)
+{
+	struct emu_usbredir *u = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = u->fd, .events = POLLIN },
+			{ .fd = u->wake[0], .events = POLLIN },
+		};
+		int r;
+
+		pthread_mutex_lock(&u->lock);
+		if (u->stop || u->gone) {
+			pthread_mutex_unlock(&u->lock);
+			break;
+		}
+		pump(u);
+		pthread_mutex_unlock(&u->lock);
+		/* only this thread touches the parser's output queue */
+		while (usbredirparser_has_data_to_write(u->parser)) {
+			if (usbredirparser_do_write(u->parser) < 0)
+				goto out_gone;
+			if (usbredirparser_has_data_to_write(u->parser)) {
+				pfd[0].events |= POLLOUT;
+				break;
+			}
+		}
+		r = poll(pfd, 2, UR_POLL_MS);
+		if (r < 0 && errno != EINTR)
+			goto out_gone;
+		if (r <= 0)
+			continue;
+		if (pfd[1].revents & POLLIN) {
+			char drain[64];
+			while (read(u->wake[0], drain, sizeof(drain)) > 0)
+				;
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (usbredirparser_do_read(u->parser) < 0)
+				goto out_gone;
+		}
+	}
+	return NULL;
+
+out_gone:
+	pthread_mutex_lock(&u->lock);
+	u->gone = true;
+	u->plugged = false;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	mfw_dbg(u->emu->ctx, "usbredir: connection to QEMU closed");
+	return NULL;
+}
+
+/* Connect to QEMU's chardev: PATH (unix) or HOST:PORT (tcp), retrying until it listens. */
+static int connect_peer(struct emu_usbredir *u, const char *where)
+{
+	struct mfw_ctx *ctx = u->emu->ctx;
+	mfw_deadline_t deadline = mfw_deadline_in(UR_CONNECT_MS);
+	const char *colon = strrchr(where, ':');
+	bool tcp = where[0] != '/' && colon;
+	int last = 0;
+
+	for (;;) {
+		int fd = -1;
+
+		if (tcp) {
+			char host[128], port[16];
+			struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+			size_t hl = (size_t)(colon - where);
+
+			if (hl >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
+				return mfw_fail(ctx, MFW_E_INVAL, "'%s' is not HOST:PORT", where);
+			memcpy(host, where, hl);
+			host[hl] = '\0';
+			strcpy(port, colon + 1);
+			hints.ai_flags = AI_NUMERICSERV;
+			if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+				return mfw_fail(ctx, MFW_E_INVAL, "cannot resolve '%s'", where);
+			fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+				last = errno;
+				close(fd);
+				fd = -1;
+			}
+			freeaddrinfo(ai);
+		} else {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+			if (strlen(where) >= sizeof(sa.sun_path))
+				return mfw_fail(ctx, MFW_E_INVAL, "socket path '%s' is too long", where);
+			strcpy(sa.sun_path, where);
+			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+				last = errno;
+				close(fd);
+				fd = -1;
+			}
+		}
+		if (fd >= 0) {
+			int fl = fcntl(fd, F_GETFL);
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+			u->fd = fd;
+			return 0;
+		}
+		if (mfw_cancelled(ctx))
+			return MFW_E_CANCELLED;
+		if (mfw_deadline_passed(deadline))
+			return mfw_fail(ctx, MFW_E_TIMEOUT,
+					"QEMU's usb-redir socket '%s' did not accept within %d s: %s",
+					where, UR_CONNECT_MS / 1000, strerror(last));
+		{
+			struct timespec ts = { .tv_nsec = UR_POLL_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int emu_usbredir_open(struct mfw_emu *emu, const char *spec, struct emu_usbredir **ret)
+{
+	struct emu_usbredir *u;
+	uint32_t caps[USB_REDIR_CAPS_SIZE] = { 0 };
+	int r;
+
+	if (strncmp(spec, "usbredir:", 9) || !spec[9])
+		return mfw_fail(emu->ctx, MFW_E_INVAL,
+				"'%s' is not usbredir:PATH or usbredir:HOST:PORT", spec);
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return mfw_fail(emu->ctx, MFW_E_NOMEM, "no memory for the usbredir device");
+	u->emu = emu;
+	u->fd = -1;
+	u->out_tail = &u->out_head;
+	u->in_tail = &u->in_head;
+	u->park_tail = &u->park_head;
+	u->plug_after = mfw_deadline_in(0);
+	snprintf(u->name, sizeof(u->name), "%s", spec);
+	/* qdl --serial matches the _SN: part of the product string (sahara-firehose.md 1) */
+	snprintf(u->product, sizeof(u->product), "QUSB__BULK_SN:%08X", emu->cfg.serial);
+	if (pthread_mutex_init(&u->lock, NULL)) {
+		r = mfw_fail(emu->ctx, MFW_E_NOMEM, "no memory for the usbredir device");
+		goto out_free;
+	}
+	r = cond_init_mono(&u->cond);
+	if (r < 0)
+		goto out_destroy_lock;
+	if (pipe2(u->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = mfw_fail(emu->ctx, MFW_E_IO, "cannot create a pipe: %s", strerror(errno));
+		goto out_destroy_cond;
+	}
+	r = connect_peer(u, spec + 9);
+	if (r < 0)
+		goto out_close_pipe;
+	u->parser = usbredirparser_create();
+	if (!u->parser) {
+		r = mfw_fail(emu->ctx, MFW_E_NOMEM, "no memory for the usbredir parser");
+		goto out_close_fd;
+	}
+	u->parser->priv = u;
+	u->parser->log_func = cb_log;
+	u->parser->read_func = cb_read;
+	u->parser->write_func = cb_write;
+	u->parser->hello_func = cb_hello;
+	u->parser->reset_func = cb_reset;
+	u->parser->set_configuration_func = cb_set_configuration;
+	u->parser->get_configuration_func = cb_get_configuration;
+	u->parser->set_alt_setting_func = cb_set_alt_setting;
+	u->parser->get_alt_setting_func = cb_get_alt_setting;
+	u->parser->control_packet_func = cb_control;
+	u->parser->bulk_packet_func = cb_bulk;
+	u->parser->cancel_data_packet_func = cb_cancel;
+	/* QEMU refuses a device on xHCI without the last three (usb-test-rig.md 2.1) */
+	usbredirparser_caps_set_cap(caps, usb_redir_cap_connect_device_version);
+	usbredirparser_caps_set_cap(caps, usb_redir_cap_ep_info_max_packet_size);
+	usbredirparser_caps_set_cap(caps, usb_redir_cap_64bits_ids);
+	usbredirparser_caps_set_cap(caps, usb_redir_cap_32bits_bulk_length);
+	usbredirparser_init(u->parser, "modemfw virtual modem", caps, USB_REDIR_CAPS_SIZE,
+			    usbredirparser_fl_usb_host);
+	if (pthread_create(&u->io, NULL, io_thread, u)) {
+		r = mfw_fail(emu->ctx, MFW_E_NOMEM, "cannot start the usbredir thread");
+		goto out_destroy_parser;
+	}
+	u->io_running = true;
+	*ret = u;
+	return 0;
+
+out_destroy_parser:
+	usbredirparser_destroy(u->parser);
+out_close_fd:
+	close(u->fd);
+out_close_pipe:
+	close(u->wake[0]);
+	close(u->wake[1]);
+out_destroy_cond:
+	pthread_cond_destroy(&u->cond);
+out_destroy_lock:
+	pthread_mutex_destroy(&u->lock);
+out_free:
+	free(u);
+	return r;
+}
+
+void emu_usbredir_close(struct emu_usbredir *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_mutex_unlock(&u->lock);
+	wake_io(u);
+	if (u->io_running)
+		pthread_join(u->io, NULL);
+	/* pulled out of the port as the tool exits: flush a last disconnect */
+	if (!u->gone && u->plugged) {
+		mfw_deadline_t d = mfw_deadline_in(1000);
+
+		usbredirparser_send_device_disconnect(u->parser);
+		while (usbredirparser_has_data_to_write(u->parser) && !mfw_deadline_passed(d)) {
+			struct pollfd pfd = { .fd = u->fd, .events = POLLOUT };
+
+			if (usbredirparser_do_write(u->parser) < 0)
+				break;
+			poll(&pfd, 1, 50);
+		}
+	}
+	drop_queues(u, true);
+	usbredirparser_destroy(u->parser);
+	close(u->fd);
+	close(u->wake[0]);
+	close(u->wake[1]);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+/* ---- the device loop's transport ---- */
+
+static const struct mfw_transport_ops ur_ops;
+
+/* Under lock: this transport's device is still on the bus. */
+static bool attached(const struct ur_transport *t)
+{
+	const struct emu_usbredir *u = t->u;
+
+	return !u->gone && !u->stop && u->plugged && u->session == t->session;
+}
+
+static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadline_t deadline)
+{
+	struct ur_transport *t = (struct ur_transport *)base;
+	struct emu_usbredir *u = t->u;
+	int r;
+
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		struct ur_out *o;
+
+		if (!attached(t)) {
+			r = MFW_E_NODEV;
+			break;
+		}
+		/* zero-length OUTs are ZLPs ending a host transfer: no bytes for the device */
+		while ((o = u->out_head) && o->off == o->len) {
+			u->out_head = o->next;
+			if (!u->out_head)
+				u->out_tail = &u->out_head;
+			o->next = u->out_done;
+			u->out_done = o;
+			wake_io(u);
+		}
+		if (o && cap) {
+			size_t n = o->len - o->off;
+
+			if (n > cap)
+				n = cap;
+			memcpy(buf, o->data + o->off, n);
+			o->off += n;
+			if (o->off == o->len) {
+				/* all read: the host's transfer completes now, not earlier */
+				u->out_head = o->next;
+				if (!u->out_head)
+					u->out_tail = &u->out_head;
+				o->next = u->out_done;
+				u->out_done = o;
+				wake_io(u);
+			}
+			r = (int)n;
+			break;
+		}
+		r = cond_wait_until(u, deadline);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+static int ur_write(struct mfw_transport *base, const void *buf, size_t len,
+		    mfw_deadline_t deadline, size_t *written)
+{
+	struct ur_transport *t = (struct ur_transport *)base;
+	struct emu_usbredir *u = t->u;
+	struct ur_msg *m;
+	int r = 0;
+
+	*written = 0;
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		if (!attached(t)) {
+			r = MFW_E_NODEV;
+			goto out_unlock;
+		}
+		/* backpressure: a host that does not read makes the device wait */
+		if (u->in_queued < UR_IN_QUEUE_MAX)
+			break;
+		r = cond_wait_until(u, deadline);
+		if (r < 0)
+			goto out_unlock;
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		r = MFW_E_NOMEM;
+		goto out_unlock;
+	}
+	m->next = NULL;
+	m->len = len;
+	m->off = 0;
+	m->zlp_owed = false;
+	memcpy(m->data, buf, len);
+	*u->in_tail = m;
+	u->in_tail = &m->next;
+	u->in_queued += len;
+	*written = len;
+	wake_io(u);
+out_unlock:
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+/* The session is over (reset, fault, stop): the device leaves the bus. */
+static void ur_close(struct mfw_transport *base)
+{
+	struct ur_transport *t = (struct ur_transport *)base;
+	struct emu_usbredir *u = t->u;
+
+	pthread_mutex_lock(&u->lock);
+	if (u->session == t->session) {
+		/*
+		 * A programmer answers <power> and resets a moment later: let
+		 * the host read what was said before the device leaves.
+		 */
+		mfw_deadline_t drain = mfw_deadline_in(UR_DRAIN_MS);
+
+		wake_io(u);
+		while (u->in_head && attached(t) && cond_wait_until(u, drain) == 0)
+			;
+		u->session++;
+		u->want_plug = false;
+		u->unplug = true;
+		u->config = 0;
+		drop_queues(u, false);
+		wake_io(u);
+	}
+	pthread_mutex_unlock(&u->lock);
+	free(t);
+}
+
+static const struct mfw_transport_ops ur_ops = {
+	.kind = "usbredir",
+	.read = ur_read,
+	.write = ur_write,
+	.close = ur_close,
+};
+
+int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
+			struct mfw_transport **ret)
+{
+	struct ur_transport *t;
+	int r = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (!u->want_plug) {
+		u->want_plug = true;
+		wake_io(u);
+	}
+	/* a host is there once it has set configuration 1, as real EDL sends HELLO then */
+	while (!u->gone && !(u->plugged && u->config == 1)) {
+		r = cond_wait_until(u, deadline);
+		if (r < 0)
+			break;
+	}
+	if (u->gone) {
+		r = mfw_fail(u->emu->ctx, MFW_E_NODEV, "QEMU closed the usb-redir connection '%s'",
+			     u->name);
+	}
+	if (r < 0) {
+		pthread_mutex_unlock(&u->lock);
+		return r;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		pthread_mutex_unlock(&u->lock);
+		return mfw_fail(u->emu->ctx, MFW_E_NOMEM, "no memory for a usbredir transport");
+	}
+	t->base.ops = &ur_ops;
+	t->base.ctx = u->emu->ctx;
+	t->base.max_packet = EDL_MPS;
+	snprintf(t->base.name, sizeof(t->base.name), "%s (%04x:%04x)", u->name, EDL_VID, EDL_PID);
+	t->u = u;
+	t->session = u->session;
+	pthread_mutex_unlock(&u->lock);
+	*ret = &t->base;
+	return 0;
+}
