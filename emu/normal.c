@@ -210,6 +210,7 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 	struct emu_normal *nm;
 	struct port ports[2];
 	char edl[SPEC_MAX], bound[SPEC_MAX];
+	bool follow;
 	int r, f;
 
 	if (!emu->cfg.listen_at || !emu->cfg.listen_diag || !edl_spec)
@@ -230,6 +231,11 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 	snprintf(ports[0].spec, SPEC_MAX, "%s", emu->cfg.listen_at);
 	snprintf(ports[1].spec, SPEC_MAX, "%s", emu->cfg.listen_diag);
 	snprintf(edl, sizeof(edl), "%s", edl_spec);
+	/*
+	 * EDL spec "diag": the boot ROM comes up where DIAG was (its resolved
+	 * port), as a re-enumerated module keeps its USB path.
+	 */
+	follow = !strcmp(edl_spec, "diag");
 
 	for (;;) {
 		r = run_firmware(nm, ports);
@@ -239,6 +245,8 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 		emu_store_flush(&emu->st);
 		atomic_store(&emu->state, EMU_ST_FRESH);
 		emu->configured = false;
+		if (follow)
+			snprintf(edl, sizeof(edl), "%s", ports[1].spec);
 		r = mfw_emu_listen(emu, edl, bound, sizeof(bound));
 		if (r < 0)
 			break;

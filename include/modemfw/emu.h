@@ -119,7 +119,8 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
  * (the image flushed), negative when listening or flushing failed.
  * In normal mode the module first serves AT and DIAG (cfg.listen_at,
  * cfg.listen_diag) and opens spec only once the host switched it to EDL;
- * a tcp port 0 is resolved the first time and kept across reboots.
+ * a tcp port 0 is resolved the first time and kept across reboots. The
+ * spec "diag" puts the boot ROM where the DIAG port was.
  */
 int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec);
 

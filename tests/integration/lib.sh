@@ -99,3 +99,41 @@ check_image() { # expected.json image storage before [extra...]
 }
 
 snapshot() { cp --sparse=always "$1" "$2"; }
+
+# ---- the virtual modem in normal mode (docs/emulator.md, "Normal mode") ----
+# start_emu_normal IMAGE [emu options...]: AT, DIAG and (after the switch) EDL on
+# tcp port 0; sets EMU_AT and EMU_DIAG. The ports keep their numbers across reboots.
+start_emu_normal() {
+	image=$1
+	shift
+	: >"$WORK/emu.log"
+	"$MODEMFW" emu --mode normal --image "$image" --listen tcp:127.0.0.1:0 \
+		--listen-at tcp:127.0.0.1:0 --listen-diag tcp:127.0.0.1:0 "$@" >"$WORK/emu.log" 2>&1 &
+	EMU_PID=$!
+	wait_emu_normal 1
+}
+
+# wait_emu_normal N: until the module booted into normal mode N times; sets EMU_AT, EMU_DIAG
+wait_emu_normal() {
+	i=0
+	while [ "$(grep -c '^normal mode: AT on' "$WORK/emu.log")" -lt "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && fail "virtual modem did not boot into normal mode (#$1)"
+		kill -0 "$EMU_PID" 2>/dev/null || fail "virtual modem exited"
+		sleep 0.1
+	done
+	EMU_AT=$(sed -n 's/^normal mode: AT on \([^ ,]*\).*/\1/p' "$WORK/emu.log" | tail -1)
+	EMU_DIAG=$(sed -n 's/^normal mode: .*DIAG on \([^ ,]*\).*/\1/p' "$WORK/emu.log" | tail -1)
+}
+
+# wait_emu_edl N: until the module switched to EDL N times; sets EMU_EDL
+wait_emu_edl() {
+	i=0
+	while [ "$(grep -c '^switched to EDL: listening on' "$WORK/emu.log")" -lt "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && fail "virtual modem did not switch to EDL (#$1)"
+		kill -0 "$EMU_PID" 2>/dev/null || fail "virtual modem exited"
+		sleep 0.1
+	done
+	EMU_EDL=$(sed -n 's/^switched to EDL: listening on \([^ ,]*\).*/\1/p' "$WORK/emu.log" | tail -1)
+}
