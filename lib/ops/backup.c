@@ -14,6 +14,7 @@
 #include "fmt/mibib.h"
 #include "fmt/package.h"
 #include "util/hash.h"
+#include "util/fs.h"
 #include <modemfw/flash.h>
 
 #include <dirent.h>
@@ -368,24 +369,6 @@ static int write_manifests(struct mfw_conn *c, const struct mfw_dev_layout *l, c
 	return 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[1200];
-	size_t len = strlen(dir);
-	if (!len || len >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 int mfw_backup_session(struct mfw_conn *c, const struct mfw_dev_layout *l, const char *dir,
 		       struct mfw_backup_summary *out)
 {
@@ -416,8 +399,9 @@ int mfw_backup_session(struct mfw_conn *c, const struct mfw_dev_layout *l, const
 		*strrchr(parent, '/') = '\0';
 	else
 		snprintf(parent, sizeof(parent), ".");
-	if (mkdir_p(parent) < 0)
-		return mfw_fail(c->ctx, MFW_E_IO, "cannot create '%s': %s", parent, strerror(errno));
+	r = mfw_mkdir_p(c->ctx, parent, 0700);
+	if (r < 0)
+		return r;
 	if (access(dir, F_OK) == 0)
 		return mfw_fail(c->ctx, MFW_E_EXIST, "'%s' already exists; not overwriting a backup", dir);
 	if (statvfs(parent, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need + (1 << 20))

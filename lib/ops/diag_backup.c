@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "ops/diag_backup.h"
+#include "util/fs.h"
 #include "core/core.h"
 #include "fmt/xqcn.h"
 #include "qcom/diag.h"
@@ -28,26 +29,6 @@ struct writer {
 	struct manifest_file *files;
 	size_t n_files, cap_files;
 };
-
-static int mkdir_p(struct mfw_ctx *ctx, const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return mfw_fail(ctx, MFW_E_RANGE, "path too long: '%s'", path);
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != 0)
-			continue;
-		tmp[i] = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return mfw_fail(ctx, MFW_E_IO, "cannot create directory '%s': %s", tmp,
-					strerror(errno));
-		tmp[i] = i < n ? '/' : 0;
-	}
-	return 0;
-}
 
 static int write_file(struct mfw_ctx *ctx, const char *path, const void *data, size_t len)
 {
@@ -144,7 +125,7 @@ static int put_file(struct writer *w, const char *rel, const void *data, size_t 
 		char parent[4096];
 		memcpy(parent, path, (size_t)(slash - path));
 		parent[slash - path] = 0;
-		r = mkdir_p(w->ctx, parent);
+		r = mfw_mkdir_p(w->ctx, parent, 0755);
 		if (r < 0)
 			return r;
 	}
@@ -418,7 +399,7 @@ static int prepare_dir(struct mfw_ctx *ctx, const char *dir)
 	if (!d) {
 		if (errno != ENOENT)
 			return mfw_fail(ctx, MFW_E_IO, "cannot open '%s': %s", dir, strerror(errno));
-		return mkdir_p(ctx, dir);
+		return mfw_mkdir_p(ctx, dir, 0755);
 	}
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {

@@ -2,6 +2,7 @@
 #include "ops/journal.h"
 #include "core/core.h"
 #include "util/hash.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,24 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[1024];
-	size_t len = strlen(dir);
-	if (len == 0 || len >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* Parse the previous journal; a damaged line ends the trusted part (torn last write). */
 static void load(struct mfw_journal *j, FILE *f, const char *device_key, const char *package_hash)
@@ -74,9 +57,8 @@ int mfw_journal_open(struct mfw_ctx *ctx, struct mfw_journal *j, const char *dir
 {
 	FILE *f;
 	memset(j, 0, sizeof(*j));
-	if (mkdir_p(dir) < 0)
-		return mfw_fail(ctx, MFW_E_IO, "cannot create the journal directory '%s': %s", dir,
-				strerror(errno));
+	if (mfw_mkdir_p(ctx, dir, 0700) < 0)
+		return mfw_fail_keep(ctx, MFW_E_IO, "cannot create the journal directory '%s'", dir);
 	if ((size_t)snprintf(j->path, sizeof(j->path), "%s/%s-%.16s.journal", dir, device_key,
 			     package_hash) >= sizeof(j->path))
 		return mfw_fail(ctx, MFW_E_RANGE, "journal path too long");
