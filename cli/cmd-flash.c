@@ -2,9 +2,12 @@
 #include "cli.h"
 #include "port.h"
 
+#include <modemfw/device.h>
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_ALLOW 16
 
@@ -16,8 +19,12 @@ static void usage(FILE *f)
 		"Flash a firmware package (a directory or a .zip) into a module in EDL mode.\n"
 		"md5.txt and the manifests are checked before the device is touched.\n"
 		"\n"
-		"  -p, --port PORT         auto (default: USB 05c6:9008), /dev/ttyUSBn, /dev/wwan0..,\n"
-		"                          tcp:HOST:PORT, unix:PATH, or emu (in-process virtual modem: dry run)\n"
+		"  -p, --port PORT         auto (default: the only module; one in normal mode is switched\n"
+		"                          to EDL over DIAG), usb:PATH, /dev/ttyUSBn, /dev/wwan0.., tcp:HOST:PORT,\n"
+		"                          unix:PATH, emu (in-process virtual modem: dry run), or\n"
+		"                          diag:SPEC (a DIAG port sysfs cannot see, e.g. a virtual modem in\n"
+		"                          normal mode: switched to EDL first)\n"
+		"      --edl-port SPEC     with diag:SPEC, where the module comes back in EDL (default: SPEC)\n"
 		"      --factory           use the *_factory.xml manifest instead of *_update.xml\n"
 		"      --manifest FILE     use this rawprogram XML\n"
 		"      --order safe|document\n"
@@ -90,6 +97,50 @@ static void print_summary(struct cli *cli, const char *package, const char *port
 	       cli_bytes(b, sizeof(b), s->seconds > 0 ? (double)s->bytes / s->seconds : 0));
 }
 
+/*
+ * Get the module into EDL. A module sysfs knows (auto, usb:PATH, any of its
+ * ports) and that runs normally is switched over DIAG and waited for;
+ * ModemManager stays inhibited until the flash ends (guard). "diag:SPEC"
+ * names a DIAG port sysfs cannot see (a virtual modem in normal mode, a
+ * remote bridge): it is switched, and the module is expected back at
+ * --edl-port (default: the same address, as a USB module re-enumerates).
+ */
+static int reach_edl(struct cli *cli, const char *spec, const char *edl_port, char *out,
+		     size_t cap, struct mfw_device_guard **guard)
+{
+	struct mfw_device_opts dopts;
+	int r;
+
+	if (!strcmp(spec, "emu")) {
+		snprintf(out, cap, "%s", spec);
+		return 0;
+	}
+	cli_device_opts(cli, &dopts, NULL, NULL, false);
+	if (!strncmp(spec, "diag:", 5)) {
+		r = mfw_device_switch_edl(cli->ctx, &dopts, spec + 5, out, cap, guard);
+		if (r < 0)
+			return r;
+		if (!out[0])
+			snprintf(out, cap, "%s", edl_port ? edl_port : spec + 5);
+		return 0;
+	}
+	return mfw_device_ensure_edl(cli->ctx, &dopts, spec, out, cap, guard);
+}
+
+/* Open the EDL port; right after a switch the module needs a moment to come back. */
+static int open_edl(struct cli *cli, const char *spec, bool nand, struct cli_port *port)
+{
+	int64_t deadline = mfw_now_ms() + CLI_RECONNECT_WAIT_MS;
+	for (;;) {
+		int r = cli_port_open(cli, spec, nand, port);
+		if (r == 0 || r != MFW_E_NODEV || mfw_now_ms() >= deadline ||
+		    !strcmp(spec, "emu") || mfw_ctx_cancel_count(cli->ctx))
+			return r;
+		struct timespec ts = { 0, 250 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int cmd_flash(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -107,6 +158,7 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		{ "journal-dir", required_argument, NULL, 'J' },
 		{ "no-reconnect", no_argument, NULL, 'n' },
 		{ "no-backup", no_argument, NULL, 'B' },
+		{ "edl-port", required_argument, NULL, 'E' },
 		{ "backup-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -120,7 +172,9 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	const char *journal_dir = NULL;
 	char default_journal[1024];
 	bool reconnect = true, backup = true;
-	const char *backup_dir = NULL;
+	const char *backup_dir = NULL, *edl_port = NULL;
+	struct mfw_device_guard *guard = NULL;
+	char edl_spec[256];
 	char default_backup[1024];
 	int c, r;
 
@@ -191,6 +245,9 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 		case 'D':
 			backup_dir = optarg;
 			break;
+		case 'E':
+			edl_port = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -237,9 +294,14 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	r = mfw_package_probe(cli->ctx, o.package, o.pick, o.rawprogram, &info);
 	if (r < 0)
 		return cli_report_error(cli, r, "package");
-	r = cli_port_open(cli, spec, info.nand, &port);
+	r = reach_edl(cli, spec, edl_port, edl_spec, sizeof(edl_spec), &guard);
 	if (r < 0)
 		return cli_report_error(cli, r, spec);
+	r = open_edl(cli, edl_spec, info.nand, &port);
+	if (r < 0) {
+		mfw_device_release(guard);
+		return cli_report_error(cli, r, edl_spec);
+	}
 	if (reconnect) {
 		o.reconnect = cli_port_reconnect;
 		o.reconnect_user = &port;
@@ -251,9 +313,11 @@ int cmd_flash(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		c = cli_report_error(cli, r, "flash");
 		cli_port_close(&port);
+		mfw_device_release(guard);
 		return c;
 	}
 	print_summary(cli, o.package, port.name, &sum);
 	cli_port_close(&port);
+	mfw_device_release(guard);
 	return 0;
 }
