@@ -55,8 +55,9 @@ int cmd_edl(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		r = cli_report_error(cli, r, "edl");
 		if (!cli->json)
-			fprintf(stderr, "If the module does not take the DIAG command, hold its USB_BOOT "
-					"(or FORCE_BOOT) pad to ground while powering it on; see docs/diag.md.\n");
+			fprintf(stderr, "If the module does not take the DIAG command, set its USB_BOOT "
+					"(FORCE_BOOT) strap while powering it on, as its hardware design "
+					"guide describes; see docs/devices.md.\n");
 		return r;
 	}
 	if (cli->json) {
@@ -66,7 +67,7 @@ int cmd_edl(struct cli *cli, int argc, char **argv)
 	printf("EDL requested. The module will re-enumerate as 05c6:9008 (QDLoader 9008) in a few\n"
 	       "seconds; its DIAG, AT and network ports disappear. Then use 'modemfw info' or\n"
 	       "'modemfw flash' on the EDL device.\n"
-	       "If no 05c6:9008 device appears (lsusb), the firmware ignored the request: hold\n"
-	       "USB_BOOT (FORCE_BOOT) to ground while powering the module on (see docs/diag.md).\n");
+	       "If no 05c6:9008 device appears (lsusb), the firmware ignored the request: set the\n"
+	       "USB_BOOT (FORCE_BOOT) strap while powering the module on (see docs/devices.md).\n");
 	return 0;
 }
