@@ -25,6 +25,7 @@ struct port {
 	const char *what;           /* "AT", "DIAG" */
 	char spec[SPEC_MAX];        /* tcp port 0 becomes the port the kernel chose, once */
 	char bound[SPEC_MAX];
+	struct mfw_ctx *ctx;        /* the thread's own: detail sentences are per thread */
 	struct mfw_listener *l;
 	pthread_t thread;
 	bool running;
@@ -81,6 +82,13 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Port-thread log records go to the owner's context, which decides what to show. */
+static void forward_log(void *user, enum mfw_log_level level, const char *msg)
+{
+	struct mfw_emu *emu = user;
+	mfw_log(emu->ctx, level, "%s", msg);
+}
+
 static void *port_thread(void *arg)
 {
 	struct port *p = arg;
@@ -94,11 +102,12 @@ static void *port_thread(void *arg)
 			continue;
 		if (r < 0) {
 			/* a listener error is not worth a busy loop; the boot loop decides */
-			mfw_dbg(nm->emu->ctx, "%s port: accept failed: %s", p->what, mfw_strerror(r));
+			mfw_dbg(p->ctx, "%s port: accept failed: %s", p->what, mfw_strerror(r));
 			sleep_ms(NORMAL_POLL_MS);
 			continue;
 		}
-		mfw_dbg(nm->emu->ctx, "%s port: host connected (%s)", p->what, t->name);
+		mfw_transport_set_ctx(t, p->ctx);
+		mfw_dbg(p->ctx, "%s port: host connected (%s)", p->what, t->name);
 		if (nm->diag && !strcmp(p->what, "DIAG"))
 			r = emu_diag_session(nm->diag, t);
 		else
@@ -106,7 +115,7 @@ static void *port_thread(void *arg)
 		if (r == 1)
 			atomic_store(&nm->switch_edl, true);
 		mfw_transport_close(t);
-		mfw_dbg(nm->emu->ctx, "%s port: host disconnected", p->what);
+		mfw_dbg(p->ctx, "%s port: host disconnected", p->what);
 	}
 	return NULL;
 }
@@ -114,10 +123,10 @@ static void *port_thread(void *arg)
 static int port_open(struct emu_normal *nm, struct port *p)
 {
 	const char *name;
-	int r = mfw_listener_open(nm->emu->ctx, p->spec, &p->l);
+	int r = mfw_listener_open(p->ctx, p->spec, &p->l);
 
 	if (r < 0)
-		return r;
+		return mfw_fail(nm->emu->ctx, r, "%s port: %s", p->what, mfw_ctx_detail(p->ctx));
 	name = mfw_listener_name(p->l);
 	if (!strncmp(p->spec, "pty:", 4)) {
 		snprintf(p->bound, sizeof(p->bound), "%s (%s)", p->spec, name);
@@ -230,6 +239,13 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 	ports[1] = (struct port){ .nm = nm, .what = "DIAG" };
 	snprintf(ports[0].spec, SPEC_MAX, "%s", emu->cfg.listen_at);
 	snprintf(ports[1].spec, SPEC_MAX, "%s", emu->cfg.listen_diag);
+	for (size_t i = 0; i < 2; i++) {
+		r = mfw_ctx_new(&ports[i].ctx);
+		if (r < 0)
+			goto out_free_ctx;
+		mfw_ctx_set_log(ports[i].ctx, forward_log, emu);
+		mfw_ctx_set_log_level(ports[i].ctx, MFW_LOG_TRACE);
+	}
 	snprintf(edl, sizeof(edl), "%s", edl_spec);
 	/*
 	 * EDL spec "diag": the boot ROM comes up where DIAG was (its resolved
@@ -263,6 +279,9 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 		atomic_store(&emu->state, EMU_ST_FRESH);
 		emu->configured = false;
 	}
+out_free_ctx:
+	for (size_t i = 0; i < 2; i++)
+		mfw_ctx_free(ports[i].ctx);
 	pthread_mutex_destroy(&nm->lock);
 	free(nm);
 	f = mfw_emu_flush(emu);
