@@ -48,6 +48,7 @@ struct fx {
 	int normal_events, edl_events;
 	char at[128], diag[128], edl[128];
 	struct mfw_hdlc_deframer *df;
+	const char *edl_spec; /* what mfw_emu_serve() gets; NULL = tcp port 0 */
 };
 
 static void on_event(void *user, const struct mfw_emu_event *ev)
@@ -70,7 +71,7 @@ static void *serve_thread(void *p)
 {
 	struct fx *f = p;
 
-	f->serve_rc = mfw_emu_serve(f->emu, "tcp:127.0.0.1:0");
+	f->serve_rc = mfw_emu_serve(f->emu, f->edl_spec ? f->edl_spec : "tcp:127.0.0.1:0");
 	return NULL;
 }
 
@@ -831,6 +832,136 @@ static void test_emmc_golden_copy(void **state)
 	fx_free(f);
 }
 
+static void test_diag_hostile(void **state)
+{
+	struct fx *f = fx_new(MFW_EMU_NAND);
+	struct mfw_transport *t;
+	struct mfw_efs_rsp r;
+	uint8_t req[2100], rsp[20000], data[128];
+	const uint8_t ss = MFW_DIAG_SS_FS;
+	static const uint8_t firsts[] = { 0x00, 0x26, 0x27, 0x29, 0x41, 0x46, 0x4B, 0x7B, 0x80, 0xFF };
+	static const uint8_t subsys[] = { 0x13, 0x3E, 0x30, 0x44 }; /* never 0x65: no switch */
+	uint32_t seed = 12345;
+	int32_t fds[17];
+	int len, n;
+	(void)state;
+
+	fx_open(f, MFW_EMU_NAND, 50);
+	fx_start(f);
+	wait_events(f, 1, 0);
+	t = diag_open(f);
+
+	/* 2000 well-framed requests of random content: each gets an answer, none kills the port */
+	for (int i = 0; i < 2000; i++) {
+		size_t l;
+		seed = seed * 1103515245u + 12345u;
+		l = 1 + (seed >> 8) % 300;
+		for (size_t k = 0; k < l; k++) {
+			seed = seed * 1103515245u + 12345u;
+			req[k] = (uint8_t)(seed >> 16);
+		}
+		req[0] = firsts[(seed >> 4) % sizeof(firsts)];
+		if (req[0] == 0x4B && l > 1)
+			req[1] = subsys[(seed >> 12) % sizeof(subsys)];
+		len = diag_req(f, t, req, l, rsp, sizeof(rsp));
+		assert_true(len > 0);
+	}
+	assert_int_equal(nv_read(f, t, 550, -1, data), MFW_NV_DONE);
+	assert_memory_equal(data, imei_bytes, sizeof(imei_bytes));
+
+	/* a path without its NUL, and one beyond 1023 bytes */
+	memcpy(req, "\x4b\x13\x0f\x00/nv", 7);
+	len = diag_req(f, t, req, 7, rsp, sizeof(rsp));
+	assert_int_equal(mfw_efs_parse(ss, MFW_EFS_STAT, rsp, (size_t)len, &r), 0);
+	assert_int_equal(r.err, 0x40000005);
+	memcpy(req, "\x4b\x13\x0f\x00", 4);
+	req[4] = '/';
+	memset(req + 5, 'a', 1100);
+	req[1105] = 0;
+	len = diag_req(f, t, req, 1106, rsp, sizeof(rsp));
+	assert_int_equal(mfw_efs_parse(ss, MFW_EFS_STAT, rsp, (size_t)len, &r), 0);
+	assert_int_not_equal(r.err, 0);
+
+	/* 16 descriptors at most */
+	for (int i = 0; i < 17; i++) {
+		efs(f, t, MFW_EFS_OPEN, req,
+		    mfw_efs_build_open(MFW_DIAG_SS_FS_ALT, "/policyman/device_config.xml", 0, 0, req,
+				       sizeof(req)),
+		    &r, rsp, sizeof(rsp));
+		fds[i] = r.u.open.fd;
+		assert_int_equal(r.err, i < 16 ? 0 : 24);
+	}
+	for (int i = 0; i < 16; i++)
+		efs(f, t, MFW_EFS_CLOSE, req,
+		    mfw_efs_build_handle(MFW_DIAG_SS_FS_ALT, MFW_EFS_CLOSE, (uint32_t)fds[i], req,
+					 sizeof(req)),
+		    &r, rsp, sizeof(rsp));
+
+	/* the store fills its 256 KiB block: ENOSPC, and what was there stays readable */
+	efs(f, t, MFW_EFS_OPEN, req,
+	    mfw_efs_build_open(MFW_DIAG_SS_FS_ALT, "/big", MFW_EFS_O_WRONLY | MFW_EFS_O_CREAT, 0644, req,
+			       sizeof(req)),
+	    &r, rsp, sizeof(rsp));
+	assert_int_equal(r.err, 0);
+	n = r.u.open.fd;
+	memset(data, 0x5A, sizeof(data));
+	{
+		uint8_t chunk[1024];
+		int32_t err = 0;
+		uint32_t off;
+		memset(chunk, 0xA5, sizeof(chunk));
+		for (off = 0; off < 400u * 1024 && !err; off += 1024) {
+			efs(f, t, MFW_EFS_WRITE, req,
+			    mfw_efs_build_write(MFW_DIAG_SS_FS_ALT, n, off, chunk, sizeof(chunk), req,
+						sizeof(req)),
+			    &r, rsp, sizeof(rsp));
+			err = r.err;
+		}
+		assert_int_equal(err, 28);
+		assert_true(off > 200u * 1024);
+	}
+	assert_int_equal(nv_write(f, t, 7000, -1, data, 128), MFW_NV_DONE);
+	efs(f, t, MFW_EFS_CLOSE, req,
+	    mfw_efs_build_handle(MFW_DIAG_SS_FS_ALT, MFW_EFS_CLOSE, (uint32_t)n, req, sizeof(req)), &r,
+	    rsp, sizeof(rsp));
+	efs(f, t, MFW_EFS_UNLINK, req,
+	    mfw_efs_build_path(MFW_DIAG_SS_FS_ALT, MFW_EFS_UNLINK, "/big", req, sizeof(req)), &r, rsp,
+	    sizeof(rsp));
+	assert_int_equal(r.err, 0);
+	assert_int_equal(nv_read(f, t, 550, -1, data), MFW_NV_DONE);
+	assert_memory_equal(data, imei_bytes, sizeof(imei_bytes));
+	mfw_transport_close(t);
+	fx_free(f);
+}
+
+static void test_edl_where_diag_was(void **state)
+{
+	struct fx *f = fx_new(MFW_EMU_NAND);
+	struct mfw_transport *t;
+	uint8_t req[16], rsp[64];
+	char diag[128];
+	int n;
+	(void)state;
+
+	fx_open(f, MFW_EMU_NAND, 0);
+	f->edl_spec = "diag";
+	fx_start(f);
+	wait_events(f, 1, 0);
+	snprintf(diag, sizeof(diag), "%s", f->diag);
+	t = diag_open(f);
+	n = mfw_diag_build_edl(req, sizeof(req));
+	assert_int_equal(diag_req(f, t, req, (size_t)n, rsp, sizeof(rsp)), 4);
+	mfw_transport_close(t);
+	wait_events(f, 1, 1);
+	/* the boot ROM answers on the DIAG port's address */
+	assert_string_equal(f->edl, diag);
+	t = connect_to(f, diag);
+	assert_int_equal(mfw_transport_read_full(t, rsp, 48, mfw_deadline_in(IO_MS)), 0);
+	assert_int_equal(rsp[0], 0x01);
+	mfw_transport_close(t);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +972,8 @@ int main(void)
 		cmocka_unit_test(test_erased_efs),
 		cmocka_unit_test(test_switch_to_edl),
 		cmocka_unit_test(test_emmc_golden_copy),
+		cmocka_unit_test(test_diag_hostile),
+		cmocka_unit_test(test_edl_where_diag_was),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
