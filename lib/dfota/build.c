@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -897,28 +898,156 @@ static int make_patch(struct builder *b, const char *old_rel, struct mfw_tf *otf
 	return 0;
 }
 
+/*
+ * Patches of small files are made by two worker threads ahead of the
+ * (ordered, single-threaded) zip assembly: a rootfs is thousands of small
+ * files, each too small for the engine's own threads to help. Workers call
+ * the engine without a context (the context is not thread-safe); a failed
+ * job is redone on the main thread, which then gets the detail sentence.
+ * Patch bytes do not depend on the thread that made them.
+ */
+#define BUILD_WORKERS 2
+
+struct patch_job {
+	bool done;
+	bool use_patch;
+	char path[PATH_MAX];
+};
+
+struct patch_pool {
+	struct builder *b;
+	struct mfw_dfota_plan *plan;
+	struct patch_job *job;
+	size_t next;
+	pthread_mutex_t lock;    /* next, and every read of a zip targetfiles (libzip is not thread-safe) */
+};
+
+static int pool_read(struct patch_pool *pp, struct mfw_tf *tf, const char *rel, uint64_t size,
+		     uint8_t **out)
+{
+	struct builder tmp = { .ctx = NULL };
+	bool zip = tf->src && mfw_tf_is_zip(tf);
+	int r;
+
+	if (zip)
+		pthread_mutex_lock(&pp->lock);
+	r = read_member(&tmp, tf, rel, size, out);
+	if (zip)
+		pthread_mutex_unlock(&pp->lock);
+	return r;
+}
+
+static void pool_one(struct patch_pool *pp, size_t i)
+{
+	struct mfw_dfota_item *it = &pp->plan->item[i];
+	struct patch_job *job = &pp->job[i];
+	struct mfw_delta_opts o = { .format = MFW_DELTA_BSDIFF40, .threads = 1 };
+	struct mfw_delta_stats ds;
+	char srel[MFW_TF_PATH_MAX + 16], drel[MFW_TF_PATH_MAX + 16];
+	uint8_t *ob = NULL, *nb = NULL, *pb = NULL;
+	size_t plen = 0;
+	int r;
+
+	mfw_tf_entry_rel(it->s, srel, sizeof(srel));
+	mfw_tf_entry_rel(it->d, drel, sizeof(drel));
+	r = pool_read(pp, pp->b->src, srel, it->s->size, &ob);
+	if (r >= 0)
+		r = pool_read(pp, pp->b->dst, drel, it->d->size, &nb);
+	if (r >= 0)
+		r = mfw_delta_diff_buf(NULL, ob, it->s->size, nb, it->d->size, &pb, &plen, &o, &ds);
+	free(ob);
+	free(nb);
+	if (r >= 0 && ds.patch_size < it->d->size)
+		r = write_host_file(NULL, job->path, pb, plen);
+	free(pb);
+	if (r < 0)
+		return;
+	job->use_patch = ds.patch_size < it->d->size;
+	job->done = true;
+}
+
+static void *pool_worker(void *arg)
+{
+	struct patch_pool *pp = arg;
+
+	for (;;) {
+		const struct mfw_dfota_item *it;
+		size_t i;
+
+		pthread_mutex_lock(&pp->lock);
+		while (pp->next < pp->plan->nitem && !(pp->plan->item[pp->next].flags & MFW_DFOTA_PATCH))
+			pp->next++;
+		i = pp->next++;
+		pthread_mutex_unlock(&pp->lock);
+		if (i >= pp->plan->nitem || mfw_cancelled(pp->b->ctx))
+			return NULL;
+		it = &pp->plan->item[i];
+		/* large pairs go through the engine's file interface on the main thread */
+		if (it->s->size + it->d->size > BUILD_BUF_DIFF_MAX)
+			continue;
+		pool_one(pp, i);
+	}
+}
+
+/* Fill jobs[i] for the PATCH items it could do; the rest stay !done. */
+static int pool_run(struct builder *b, struct mfw_dfota_plan *plan, struct patch_job *jobs)
+{
+	struct patch_pool pp = { .b = b, .plan = plan, .job = jobs };
+	pthread_t th[BUILD_WORKERS];
+	size_t started = 0;
+
+	for (size_t i = 0; i < plan->nitem; i++)
+		if ((size_t)snprintf(jobs[i].path, sizeof(jobs[i].path), "%s/j%06zu.p", b->work, i) >=
+		    sizeof(jobs[i].path))
+			return mfw_fail(b->ctx, MFW_E_RANGE, "scratch path in '%s' too long", b->work);
+	if (pthread_mutex_init(&pp.lock, NULL))
+		return MFW_E_NOMEM;
+	for (size_t t = 0; t < BUILD_WORKERS; t++) {
+		if (pthread_create(&th[t], NULL, pool_worker, &pp))
+			break;
+		started++;
+	}
+	/* with no thread at all, everything is done on the main thread */
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&pp.lock);
+	return 0;
+}
+
 static int add_files(struct builder *b, struct mfw_dfota_plan *plan)
 {
 	struct mfw_ctx *ctx = b->ctx;
+	struct patch_job *jobs;
 	int r = 0;
 
+	jobs = calloc(plan->nitem ? plan->nitem : 1, sizeof(*jobs));
+	if (!jobs)
+		return MFW_E_NOMEM;
+	r = pool_run(b, plan, jobs);
 	for (size_t i = 0; i < plan->nitem && r >= 0; i++) {
 		struct mfw_dfota_item *it = &plan->item[i];
 		char rel[MFW_TF_PATH_MAX + 16], name[MFW_TF_PATH_MAX + 16], patch[PATH_MAX];
 		bool use_patch;
 
-		if (mfw_cancelled(ctx))
-			return MFW_E_CANCELLED;
+		if (mfw_cancelled(ctx)) {
+			r = MFW_E_CANCELLED;
+			break;
+		}
 		mfw_progress(ctx, "diff", it->path, i + 1, plan->nitem);
 		if (it->flags & MFW_DFOTA_PATCH) {
 			char srel[MFW_TF_PATH_MAX + 16];
 
-			mfw_tf_entry_rel(it->s, srel, sizeof(srel));
-			mfw_tf_entry_rel(it->d, rel, sizeof(rel));
-			r = make_patch(b, srel, b->src, it->s->size, rel, b->dst, it->d->size, patch,
-				       sizeof(patch), &use_patch);
-			if (r < 0)
-				break;
+			if (jobs[i].done) {
+				snprintf(patch, sizeof(patch), "%s", jobs[i].path);
+				use_patch = jobs[i].use_patch;
+			} else {
+				mfw_tf_entry_rel(it->s, srel, sizeof(srel));
+				mfw_tf_entry_rel(it->d, rel, sizeof(rel));
+				r = make_patch(b, srel, b->src, it->s->size, rel, b->dst, it->d->size, patch,
+					       sizeof(patch), &use_patch);
+				if (r < 0)
+					break;
+			}
 			if (use_patch) {
 				snprintf(name, sizeof(name), "patch/%s.p", it->path);
 				r = mfw_zipw_add_file(ctx, b->zw, name, patch, false);
@@ -953,6 +1082,7 @@ static int add_files(struct builder *b, struct mfw_dfota_plan *plan)
 		if (it->flags & MFW_DFOTA_META)
 			b->st.metadata++;
 	}
+	free(jobs);
 	return r;
 }
 

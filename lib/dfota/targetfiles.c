@@ -1211,6 +1211,11 @@ void mfw_tf_close(struct mfw_tf *tf)
 	free(tf);
 }
 
+bool mfw_tf_is_zip(const struct mfw_tf *tf)
+{
+	return tf->src && tf->src->zip;
+}
+
 const struct mfw_tf_entry *mfw_tf_find(const struct mfw_tf *tf, const char *path)
 {
 	struct mfw_tf_entry key = { .path = (char *)path };

@@ -135,6 +135,8 @@ bool mfw_tf_perms_lookup(const struct mfw_tf_perms *p, const char *path, bool is
 int mfw_tf_open(struct mfw_ctx *ctx, const char *path, const struct mfw_tf_opts *opts,
 		struct mfw_tf **out);
 void mfw_tf_close(struct mfw_tf *tf);
+/* A zip targetfiles (reads share one libzip handle: not thread-safe). */
+bool mfw_tf_is_zip(const struct mfw_tf *tf);
 
 const struct mfw_tf_entry *mfw_tf_find(const struct mfw_tf *tf, const char *path);
 const struct mfw_tf_part *mfw_tf_find_part(const struct mfw_tf *tf, const char *name);
