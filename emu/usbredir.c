@@ -117,7 +117,8 @@ struct emu_usbredir {
 	uint64_t session;    /* bumped on every unplug: old transports read NODEV */
 	mfw_deadline_t plug_after;
 	struct ur_out *out_head, **out_tail;
-	struct ur_out *out_done;   /* read by the device, reply owed */
+	/* read by the device, reply owed; in order: QEMU completes an endpoint's packets in order */
+	struct ur_out *out_done, **out_done_tail;
 	struct ur_msg *in_head, **in_tail;
 	size_t in_queued;
 	struct ur_in *park_head, **park_tail;
@@ -260,6 +261,8 @@ static void drop_queues(struct emu_usbredir *u, bool all)
 	while (all && u->out_done) {
 		struct ur_out *o = u->out_done;
 		u->out_done = o->next;
+		if (!u->out_done)
+			u->out_done_tail = &u->out_done;
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
 	}
@@ -303,6 +306,8 @@ static void pump(struct emu_usbredir *u)
 		struct ur_out *o = u->out_done;
 
 		u->out_done = o->next;
+		if (!u->out_done)
+			u->out_done_tail = &u->out_done;
 		reply_bulk(u, o->id, &o->hdr, usb_redir_success, NULL, (uint32_t)o->len);
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
@@ -795,6 +800,7 @@ int emu_usbredir_open(struct mfw_emu *emu, const char *spec, struct emu_usbredir
 	u->emu = emu;
 	u->fd = -1;
 	u->out_tail = &u->out_head;
+	u->out_done_tail = &u->out_done;
 	u->in_tail = &u->in_head;
 	u->park_tail = &u->park_head;
 	u->plug_after = mfw_deadline_in(0);
@@ -899,6 +905,14 @@ void emu_usbredir_close(struct emu_usbredir *u)
 
 /* ---- the device loop's transport ---- */
 
+/* Under lock: o was read to its end; its answer goes out in arrival order. */
+static void out_done(struct emu_usbredir *u, struct ur_out *o)
+{
+	o->next = NULL;
+	*u->out_done_tail = o;
+	u->out_done_tail = &o->next;
+}
+
 static const struct mfw_transport_ops ur_ops;
 
 /* Under lock: this transport's device is still on the bus. */
@@ -928,8 +942,7 @@ static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadli
 			u->out_head = o->next;
 			if (!u->out_head)
 				u->out_tail = &u->out_head;
-			o->next = u->out_done;
-			u->out_done = o;
+			out_done(u, o);
 			wake_io(u);
 		}
 		if (o && cap) {
@@ -944,8 +957,7 @@ static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadli
 				u->out_head = o->next;
 				if (!u->out_head)
 					u->out_tail = &u->out_head;
-				o->next = u->out_done;
-				u->out_done = o;
+				out_done(u, o);
 				wake_io(u);
 			}
 			r = (int)n;
