@@ -103,9 +103,14 @@ int mfw_dfio_resolve(struct mfw_dfio *io, const char *path, bool follow_last, ch
 		if (tgt[0] == '/')
 			clen = 0;
 		cur[clen] = 0;
-		if (strlen(tgt) + 1 + strlen(p) >= sizeof(bufa))
-			return MFW_E_RANGE;
-		snprintf(spare, sizeof(bufa), "%s/%s", tgt, p);
+		{
+			size_t tl = strlen(tgt), pl = strlen(p);
+			if (tl + 1 + pl >= sizeof(bufa))
+				return MFW_E_RANGE;
+			memmove(spare + tl + 1, p, pl + 1);
+			memcpy(spare, tgt, tl);
+			spare[tl] = '/';
+		}
 		rest = spare;
 		spare = (rest == bufa) ? bufb : bufa;
 		p = rest;

@@ -306,8 +306,8 @@ static int locate(struct upd *u, const char *name, zip_uint64_t *idx, uint64_t *
 
 static int read_script(struct upd *u, char **out, size_t *len)
 {
-	zip_uint64_t idx;
-	uint64_t size;
+	zip_uint64_t idx = 0;
+	uint64_t size = 0;
 	zip_file_t *zf;
 	zip_int64_t got;
 	char *buf;
@@ -1085,7 +1085,7 @@ static int fn_apply_patch_space(struct mfw_ed_eval *ev, const struct mfw_ed_node
 				struct mfw_ed_val *out)
 {
 	struct upd *u = U(ev);
-	uint64_t need, have = 0;
+	uint64_t need = 0, have = 0;
 	char *s;
 	int r = arg_str(ev, call, 0, &s);
 
@@ -1109,7 +1109,7 @@ static int fn_apply_patch(struct mfw_ed_eval *ev, const struct mfw_ed_node *call
 	struct upd *u = U(ev);
 	char *src = NULL, *tgt = NULL, *s = NULL;
 	uint8_t tgt_sha1[20];
-	uint64_t tgt_size;
+	uint64_t tgt_size = 0;
 	size_t np = (call->nkids - 4) / 2;
 	struct mfw_ap_patch *patches = NULL;
 	struct zreader *zr = NULL;
@@ -1224,8 +1224,8 @@ static int fn_package_extract_file(struct mfw_ed_eval *ev, const struct mfw_ed_n
 {
 	struct upd *u = U(ev);
 	char *name = NULL, *dest = NULL;
-	zip_uint64_t idx;
-	uint64_t size;
+	zip_uint64_t idx = 0;
+	uint64_t size = 0;
 	int r = arg_str(ev, call, 0, &name);
 
 	if (r == 0)
