@@ -71,6 +71,8 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 			if (r < 0)
 				return r;
 		}
+		/* the link model: the bytes taken last are still on the bus */
+		emu_lm_wait(&l->emu->lm);
 		r = mfw_transport_read(l->t, buf, cap, slice);
 		if (r > 0) {
 			uint64_t pos = atomic_fetch_add(&l->emu->in_bytes, (uint64_t)r);

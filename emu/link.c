@@ -54,6 +54,12 @@
 #define NAND_PARALLEL 4
 /* The programmer's receive buffer: NAND may trail the bus by this much before the device stops reading. */
 #define NAND_BUFFER_BYTES (1u << 20)
+/*
+ * A sleeping device wakes up late (50..100 us on an idle Linux box, more
+ * on a busy one). Up to this much lateness is not charged to the host: the
+ * bus continues where the model left it instead of at the late wake-up.
+ */
+#define WAKE_SLACK_NS 200000ll
 
 static int64_t now_ns(void)
 {
@@ -63,12 +69,16 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-static void sleep_until(int64_t t)
+static void sleep_until(struct emu_lm *lm, int64_t t)
 {
 	struct timespec ts = { .tv_sec = (time_t)(t / NS), .tv_nsec = (long)(t % NS) };
+	int64_t late;
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+	late = now_ns() - t;
+	if (late > 0)
+		lm->late_ns += late;
 }
 
 int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t page_size)
@@ -97,16 +107,21 @@ int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t p
 	return 0;
 }
 
-/* Occupy the bus for n bytes (plus new transfers), then wait until it is free. */
+/* Occupy the bus for n bytes (plus new transfers). */
 static void bus(struct emu_lm *lm, size_t n, unsigned transfers)
 {
-	int64_t t = now_ns();
+	int64_t t = now_ns() - WAKE_SLACK_NS;
 
 	if (lm->bus_free < t)
-		lm->bus_free = t; /* an idle bus banks no credit */
+		lm->bus_free = t; /* an idle bus banks no credit (beyond the wake-up slack) */
 	lm->bus_free += (int64_t)((uint64_t)n * NS / lm->bytes_per_s) + (int64_t)transfers * lm->xfer_ns;
 	lm->transfers += transfers;
-	sleep_until(lm->bus_free);
+}
+
+void emu_lm_wait(struct emu_lm *lm)
+{
+	if (lm->on && lm->bus_free > now_ns())
+		sleep_until(lm, lm->bus_free);
 }
 
 void emu_lm_rx(struct emu_lm *lm, size_t n)
@@ -127,6 +142,12 @@ void emu_lm_rx(struct emu_lm *lm, size_t n)
 		transfers++;
 		lm->rx_in_xfer -= XFER_BYTES;
 	}
+	/*
+	 * No sleep here: the device works on these bytes while the bus still
+	 * carries them, and waits for the bus before it takes more
+	 * (emu_lm_wait() at the next read), as a controller with a posted
+	 * buffer does.
+	 */
 	bus(lm, n, transfers);
 }
 
@@ -136,8 +157,10 @@ void emu_lm_tx(struct emu_lm *lm, size_t n)
 		return;
 	lm->bytes_out += n;
 	lm->turned = true;
-	/* every write of ours is one IN transfer (a log, a response, a read chunk) */
+	/* every write of ours is one IN transfer (a log, a response, a read chunk) ... */
 	bus(lm, n, 1 + (unsigned)(n > XFER_BYTES ? (n - 1) / XFER_BYTES : 0));
+	/* ... that the host has once the bus carried it */
+	emu_lm_wait(lm);
 }
 
 void emu_lm_program(struct emu_lm *lm, uint64_t pages)
@@ -153,7 +176,7 @@ void emu_lm_program(struct emu_lm *lm, uint64_t pages)
 	/* cache program: the buffer fills while the array works; a full buffer stops the reading */
 	if (lm->nand_free - t > lm->buffer_ns) {
 		lm->nand_stall_ns += lm->nand_free - lm->buffer_ns - t;
-		sleep_until(lm->nand_free - lm->buffer_ns);
+		sleep_until(lm, lm->nand_free - lm->buffer_ns);
 	}
 }
 
@@ -165,9 +188,12 @@ void emu_lm_program_done(struct emu_lm *lm)
 		return;
 	t = now_ns();
 	/* the final ACK comes when the last page is programmed */
+	/* the last bytes are still on the bus until bus_free: the tail starts there */
+	if (lm->bus_free > t)
+		t = lm->bus_free;
 	if (lm->nand_free > t) {
 		lm->tail_ns += lm->nand_free - t;
-		sleep_until(lm->nand_free);
+		sleep_until(lm, lm->nand_free);
 	}
 }
 
@@ -177,11 +203,25 @@ void emu_lm_erase(struct emu_lm *lm, uint64_t blocks)
 
 	if (!lm->on || !lm->nand || !blocks)
 		return;
+	/* the erase starts once its command is off the bus and the array is idle */
 	t = now_ns();
+	if (lm->bus_free > t)
+		t = lm->bus_free;
 	until = (lm->nand_free > t ? lm->nand_free : t) + (int64_t)blocks * lm->block_ns;
 	lm->erase_ns += until - t;
 	lm->nand_free = until;
-	sleep_until(until);
+	sleep_until(lm, until);
+}
+
+void emu_lm_busy(struct emu_lm *lm, int64_t ns)
+{
+	if (lm->on)
+		lm->busy_ns += ns;
+}
+
+int64_t emu_lm_now(void)
+{
+	return now_ns();
 }
 
 void emu_lm_report(struct mfw_emu *emu)
@@ -194,9 +234,11 @@ void emu_lm_report(struct mfw_emu *emu)
 	link_s = (double)(lm->bytes_in + lm->bytes_out) / (double)lm->bytes_per_s +
 		 (double)lm->transfers * (double)lm->xfer_ns / 1e9;
 	mfw_notice(emu->ctx, "link model: %" PRIu64 " bytes in, %" PRIu64 " bytes out, %" PRIu64
-		 " transfers, bus %.3f s, erase %.3f s, program tail %.3f s, nand stall %.3f s",
-		 lm->bytes_in, lm->bytes_out, lm->transfers, link_s, (double)lm->erase_ns / 1e9,
-		 (double)lm->tail_ns / 1e9, (double)lm->nand_stall_ns / 1e9);
+		   " transfers, bus %.3f s, erase %.3f s, program tail %.3f s, nand stall %.3f s, "
+		   "device digest %.3f s, late wake-ups %.3f s",
+		   lm->bytes_in, lm->bytes_out, lm->transfers, link_s, (double)lm->erase_ns / 1e9,
+		   (double)lm->tail_ns / 1e9, (double)lm->nand_stall_ns / 1e9,
+		   (double)lm->busy_ns / 1e9, (double)lm->late_ns / 1e9);
 	lm->bytes_in = lm->bytes_out = lm->transfers = 0;
-	lm->erase_ns = lm->tail_ns = lm->nand_stall_ns = 0;
+	lm->erase_ns = lm->tail_ns = lm->nand_stall_ns = lm->busy_ns = lm->late_ns = 0;
 }

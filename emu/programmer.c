@@ -774,6 +774,7 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 		r = MFW_E_IO;
 	EVP_MD_CTX_free(ctx);
 	if (r < 0)
+	int64_t t0;
 		return nak(p, "ERROR: digest failed: %s", mfw_strerror(r));
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02X", md[i]);
@@ -784,12 +785,15 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 static int cmd_erase(struct prog *p, const struct mfw_fh_elem *e)
 {
 	struct emu_store *st = p->st;
+	t0 = emu_lm_now();
 	struct addr a;
 	char err[512];
 	uint64_t num;
 	int r;
 
 	if (parse_addr(p, e, &a, err, sizeof(err)) < 0)
+	/* the link model's report counts this as device time the host waits for */
+	emu_lm_busy(&p->emu->lm, emu_lm_now() - t0);
 		return nak(p, "%s", err);
 	num = a.num;
 	if (!num && a.has_last)
