@@ -12,6 +12,12 @@
  * disconnect is followed by a power cycle of the device (new emulator on
  * the same storage: "comes back in EDL, storage as it was"), which the
  * flash must recover from inside the same run.
+ * Half of the trials also get one device-side fault through the emulator's
+ * fault schedule (emu/fault.c), drawn from the trial's seed without touching
+ * the transport draws: a NAK of a program/erase/digest, a log flood, a slow
+ * final ACK, a grown bad block, a device that goes silent, or a lost HELLO.
+ * A grown bad block changes what a correct flash leaves: such a trial is
+ * compared with a fault-free flash of pristine storage with the same bad block.
  *
  * usage: fault-matrix PACKAGE WORKDIR TRIALS SEED [--verbose]
  * Prints per-kind counts and "N passed, N failed".
@@ -42,11 +48,16 @@ struct trial {
 	struct mfw_transport *host;
 	struct mfw_fault_spec spec;
 	bool faulty;      /* wrap the next attach with spec */
+	/* device-side fault of this trial (first power-on only), or none */
+	const char *dev_faults[1];
+	size_t ndev;
+	char dev_spec[128];
 	unsigned cycles;  /* power cycles */
 	char log[4096];
 };
 
 static bool verbose;
+static unsigned grown_bad; /* trials whose storage grew a bad block */
 
 static void log_cb(void *user, enum mfw_log_level level, const char *msg)
 {
@@ -68,6 +79,10 @@ static int power_on(struct trial *t)
 	cfg.image_path = t->image;
 	/* erased pages as file holes: trial images copy and compare in milliseconds */
 	cfg.sparse_erased = true;
+	if (t->faulty && t->ndev) {
+		cfg.faults = t->dev_faults;
+		cfg.nfaults = t->ndev;
+	}
 	r = mfw_emu_new(t->ctx, &cfg, &t->emu);
 	if (r < 0)
 		return r;
@@ -182,12 +197,143 @@ static bool names_fault(const char *detail)
 	return false;
 }
 
+/* splitmix64: device-side draws come from the trial seed, apart from the transport draws */
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+/* One device-side fault for half of the trials; counts are those of the fault-free flash. */
+static void draw_device_fault(struct trial *t, uint32_t tseed, unsigned programs, unsigned erases)
+{
+	uint64_t r = mix64(tseed ^ 0xD1CEull);
+	static const char *const naked[] = { "program", "erase", "getsha256digest" };
+	unsigned progs = programs ? programs : 1, ers = erases ? erases : 1;
+
+	t->ndev = 0;
+	t->dev_spec[0] = '\0';
+	if (r % 2 == 0)
+		return;
+	r >>= 1;
+	switch (r % 6) {
+	case 0: {
+		unsigned c = (unsigned)((r >> 8) % 3);
+		unsigned n = c == 1 ? ers : progs; /* every program is verified by one digest */
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "nak@op=%u,cmd=%s",
+			 1 + (unsigned)((r >> 16) % n), naked[c]);
+		break;
+	}
+	case 1:
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "flood@op=%u,lines=%u",
+			 1 + (unsigned)((r >> 8) % 20), 1 + (unsigned)((r >> 16) % 300));
+		break;
+	case 2:
+		/* around the scaled final-ACK deadline: some pass slowly, some must time out */
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "slowack@op=%u,cmd=program,ms=%u",
+			 1 + (unsigned)((r >> 8) % progs), 50 + (unsigned)((r >> 16) % 3000));
+		break;
+	case 3:
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "badblock@op=%u",
+			 1 + (unsigned)((r >> 8) % progs));
+		break;
+	case 4:
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "silence@op=%u",
+			 1 + (unsigned)((r >> 8) % (progs * 2 + ers + 3)));
+		break;
+	default:
+		snprintf(t->dev_spec, sizeof(t->dev_spec), "nohello");
+		break;
+	}
+	t->dev_faults[0] = t->dev_spec;
+	t->ndev = 1;
+}
+
+/* Bad blocks listed in an image's sidecar (IMAGE.badblocks); returns how many. */
+static size_t read_bad_blocks(const char *image, uint32_t *out, size_t cap)
+{
+	char path[1100], line[64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.badblocks", image);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (n < cap && fgets(line, sizeof(line), f))
+		if (line[0] >= '0' && line[0] <= '9')
+			out[n++] = (uint32_t)strtoul(line, NULL, 10);
+	fclose(f);
+	return n;
+}
+
+/*
+ * What a correct flash leaves on storage that grew bad blocks: pristine
+ * storage, the same blocks marked bad, one fault-free flash.
+ */
+static int golden_with_bad_blocks(struct trial *t, const char *pkg, const char *pristine,
+				  const char *out, const uint32_t *bad, size_t nbad)
+{
+	struct mfw_flash_summary sum;
+	struct mfw_emu_config cfg;
+	char from[1100], to[1100];
+	int r;
+
+	if (copy_file(pristine, out) < 0)
+		return -1;
+	snprintf(from, sizeof(from), "%s.badblocks", pristine);
+	snprintf(to, sizeof(to), "%s.badblocks", out);
+	if (copy_file(from, to) < 0)
+		return -1;
+	mfw_emu_config_defaults(&cfg, MFW_EMU_NAND);
+	cfg.image_path = out;
+	cfg.sparse_erased = true;
+	r = mfw_emu_new(t->ctx, &cfg, &t->emu);
+	for (size_t i = 0; r == 0 && i < nbad; i++)
+		r = mfw_emu_mark_bad(t->emu, bad[i]);
+	mfw_emu_free(t->emu);
+	t->emu = NULL;
+	if (r < 0)
+		return r;
+	t->image = out;
+	t->faulty = false;
+	if (power_on(t) < 0)
+		return -1;
+	r = run_flash(t, pkg, NULL, false, &sum);
+	power_off(t);
+	return r;
+}
+
+/* The storage a correct flash leaves: golden, or golden with the trial's grown bad blocks. */
+static const char *expect_for(struct trial *t, const char *pkg, const char *pristine,
+			      const char *image, const char *golden, const char *golden_bb)
+{
+	uint32_t bad[16], base[16];
+	size_t n = read_bad_blocks(image, bad, 16), nbase = read_bad_blocks(pristine, base, 16);
+	const char *keep = t->image;
+
+	if (n == nbase)
+		return golden;
+	if (golden_with_bad_blocks(t, pkg, pristine, golden_bb, bad, n) < 0) {
+		printf("cannot build the golden image with bad blocks: %s\n", mfw_ctx_detail(t->ctx));
+		t->image = keep;
+		return golden;
+	}
+	t->image = keep;
+	grown_bad++;
+	return golden_bb;
+}
+
 int main(int argc, char **argv)
 {
 	const char *pkg, *work;
 	unsigned trials, passed = 0, failed = 0, ok_direct = 0, ok_rerun = 0, recovered = 0;
 	uint64_t seed;
 	char pristine[1024], golden[1024], image[1024], state[1024];
+	char pristine_bb[1100], image_bb[1100], golden_bb[1024];
+	unsigned golden_programs, golden_erases, dev_trials = 0;
 	struct trial t = { 0 };
 	struct mfw_flash_summary sum;
 	int r;
@@ -209,6 +355,9 @@ int main(int argc, char **argv)
 	snprintf(golden, sizeof(golden), "%s/golden.img", work);
 	snprintf(image, sizeof(image), "%s/trial.img", work);
 	snprintf(state, sizeof(state), "%s/state", work);
+	snprintf(golden_bb, sizeof(golden_bb), "%s/golden-bb.img", work);
+	snprintf(pristine_bb, sizeof(pristine_bb), "%s.badblocks", pristine);
+	snprintf(image_bb, sizeof(image_bb), "%s.badblocks", image);
 
 	/* the factory image, then a fault-free flash of it: the expected storage */
 	t.image = pristine;
@@ -225,6 +374,8 @@ int main(int argc, char **argv)
 	}
 	power_off(&t);
 	printf("golden flash: %u programs, %llu bytes\n", sum.programs, (unsigned long long)sum.bytes);
+	golden_programs = sum.programs;
+	golden_erases = sum.erases;
 
 	for (unsigned i = 0; i < trials; i++) {
 		uint32_t tseed = rnd(&seed);
@@ -234,6 +385,9 @@ int main(int argc, char **argv)
 		char what[256] = "";
 
 		if (copy_file(pristine, image) < 0)
+			return 1;
+		/* a bad block grown by an earlier trial must not outlive it */
+		if (copy_file(pristine_bb, image_bb) < 0)
 			return 1;
 		{
 			char cmd[1200];
@@ -257,6 +411,11 @@ int main(int argc, char **argv)
 			TAKE(disconnect_at);
 #undef TAKE
 		}
+		draw_device_fault(&t, tseed, golden_programs, golden_erases);
+		if (t.ndev) {
+			dev_trials++;
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), "+dev:%s", t.dev_spec);
+		}
 		t.image = image;
 		t.faulty = true;
 		t.log[0] = '\0';
@@ -268,7 +427,7 @@ int main(int argc, char **argv)
 		took = mfw_now_ms() - start;
 		power_off(&t);
 		if (r == 0) {
-			pass = same_file(image, golden);
+			pass = same_file(image, expect_for(&t, pkg, pristine, image, golden, golden_bb));
 			if (pass) {
 				ok_direct++;
 				recovered += sum.recoveries > 0;
@@ -290,7 +449,8 @@ int main(int argc, char **argv)
 				return 1;
 			r = run_flash(&t, pkg, state, false, &sum);
 			power_off(&t);
-			pass = r == 0 && same_file(image, golden);
+			pass = r == 0 &&
+			       same_file(image, expect_for(&t, pkg, pristine, image, golden, golden_bb));
 			if (pass)
 				ok_rerun++;
 			else
@@ -308,6 +468,8 @@ int main(int argc, char **argv)
 	printf("fault matrix: %u trials: %u completed despite the faults (%u via automatic "
 	       "recovery), %u stopped with a named fault and completed on re-run, %u failed\n",
 	       trials, ok_direct, recovered, ok_rerun, failed);
+	printf("fault matrix: %u trials had a device-side fault as well (%u grew a bad block)\n",
+	       dev_trials, grown_bad);
 	printf("%u passed, %u failed\n", passed, failed);
 	mfw_ctx_free(t.ctx);
 	return failed ? 1 : 0;
