@@ -598,7 +598,8 @@ static int list_zip(struct mfw_ctx *ctx, struct mfw_tf *tf, struct raw_list *l)
 		if (zip_stat_index(za, (zip_uint64_t)i, 0, &st) < 0 || !(st.valid & ZIP_STAT_NAME))
 			return zip_fail(ctx, za, tf->root, "cannot read a member");
 		nlen = strlen(st.name);
-		if (!nlen || st.name[0] == '/' || strstr(st.name, "..") || strchr(st.name, '\\'))
+		/* absolute names and backslashes are refused here, escapes by the cleaner */
+		if (!nlen || st.name[0] == '/' || strchr(st.name, '\\'))
 			return mfw_fail(ctx, MFW_E_FORMAT, "zip '%s': member '%.200s' escapes the targetfiles",
 					tf->root, st.name);
 		r = mfw_pkg_path_clean(st.name, clean, sizeof(clean));

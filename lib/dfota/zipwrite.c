@@ -71,11 +71,23 @@ bool mfw_zipw_has(const struct mfw_zipw *zw, const char *name)
 	return false;
 }
 
+/* A ".." component (not merely two dots in a name such as "libx..so"). */
+static bool has_dotdot(const char *name)
+{
+	for (const char *p = name; p; p = strchr(p, '/')) {
+		if (*p == '/')
+			p++;
+		if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || !p[2]))
+			return true;
+	}
+	return false;
+}
+
 static int push(struct mfw_ctx *ctx, struct mfw_zipw *zw, const char *name, struct zipw_entry **out)
 {
 	struct zipw_entry *e;
 
-	if (!*name || name[0] == '/' || strstr(name, ".."))
+	if (!*name || name[0] == '/' || has_dotdot(name))
 		return mfw_fail(ctx, MFW_E_INVAL, "zip entry name '%s' is not a relative path", name);
 	if (mfw_zipw_has(zw, name))
 		return mfw_fail(ctx, MFW_E_EXIST, "zip entry '%s' added twice", name);
