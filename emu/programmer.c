@@ -757,6 +757,7 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 	uint64_t sent;
 	unsigned mdlen = 0;
 	EVP_MD_CTX *ctx;
+	int64_t t0;
 	int r;
 
 	r = prepare_read(p, e, &a, &c, err, sizeof(err));
@@ -767,14 +768,16 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 	ctx = EVP_MD_CTX_new();
 	if (!ctx)
 		return MFW_E_NOMEM;
+	t0 = emu_lm_now();
 	r = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : MFW_E_IO;
 	if (r == 0)
 		r = read_range(p, &a, &c, false, ctx, &sent);
 	if (r == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		r = MFW_E_IO;
 	EVP_MD_CTX_free(ctx);
+	/* the link model's report counts this as device time the host waits for */
+	emu_lm_busy(&p->emu->lm, emu_lm_now() - t0);
 	if (r < 0)
-	int64_t t0;
 		return nak(p, "ERROR: digest failed: %s", mfw_strerror(r));
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02X", md[i]);
@@ -785,15 +788,12 @@ static int cmd_digest(struct prog *p, const struct mfw_fh_elem *e)
 static int cmd_erase(struct prog *p, const struct mfw_fh_elem *e)
 {
 	struct emu_store *st = p->st;
-	t0 = emu_lm_now();
 	struct addr a;
 	char err[512];
 	uint64_t num;
 	int r;
 
 	if (parse_addr(p, e, &a, err, sizeof(err)) < 0)
-	/* the link model's report counts this as device time the host waits for */
-	emu_lm_busy(&p->emu->lm, emu_lm_now() - t0);
 		return nak(p, "%s", err);
 	num = a.num;
 	if (!num && a.has_last)
