@@ -51,6 +51,7 @@ struct unit {
 	bool done;               /* skipped or completed */
 	uint8_t digest[32];      /* over the programs' local digests */
 	bool digest_known;
+	uint8_t step_digest[UNIT_MAX_STEPS][32]; /* programs' digests as they were sent */
 };
 
 struct flash_run {
@@ -330,7 +331,8 @@ out_free_map:
 	return r;
 }
 
-static int run_program(struct flash_run *fr, struct mfw_step *s)
+/* out_digest (may be NULL): SHA-256 of exactly what was sent, as local_digest() computes it. */
+static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_digest)
 {
 	const struct mfw_rp_elem *e = s->e;
 	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
@@ -379,6 +381,8 @@ static int run_program(struct flash_run *fr, struct mfw_step *s)
 		goto out_close_file;
 	fr->sum->programs++;
 	fr->sum->bytes += bytes;
+	if (out_digest)
+		memcpy(out_digest, digest, 32);
 	r = verify_range(fr, s, attrs, nattr, bytes, digest, name);
 out_close_file:
 	if (ps.f)
@@ -645,6 +649,26 @@ out_free:
 	return r < 0 ? r : 0;
 }
 
+/* Does the journal of an earlier run know this unit at all (whatever its digest)? */
+static bool journal_knows(const struct flash_run *fr, const struct unit *u)
+{
+	if (!fr->have_journal)
+		return false;
+	for (size_t i = 0; i < fr->journal.nunits; i++)
+		if (fr->journal.units[i].index == u->index && !strcmp(fr->journal.units[i].label, u->label))
+			return true;
+	return false;
+}
+
+/* Where run_program leaves the digest of plan step i of unit u. */
+static uint8_t *unit_step_digest(struct unit *u, size_t step)
+{
+	for (size_t k = 0; k < u->nsteps; k++)
+		if (u->steps[k] == step)
+			return u->step_digest[k];
+	return NULL;
+}
+
 /*
  * Decide which units need no work. A unit is skipped when the device proves
  * it holds exactly what we would write (getsha256digest of every program
@@ -665,6 +689,15 @@ static int plan_skips(struct flash_run *fr)
 		int r;
 
 		if (!u->has_program || u->sparse || u->done)
+			continue;
+		/*
+		 * The local digest reads and hashes the whole unit from the
+		 * package. It can prove a unit unchanged only against a journal
+		 * that knows the unit, or (off NAND) against the device's digest;
+		 * a unit that will be written gets it while it is sent instead
+		 * (unit_completed), so a first flash hashes every byte once.
+		 */
+		if (!journal_knows(fr, u) && (fr->plan.nand || !fr->use_digest))
 			continue;
 		r = mfw_hash_init(&h, MFW_HASH_SHA256);
 		for (size_t i = 0; i < u->nsteps && r == 0; i++) {
@@ -725,6 +758,22 @@ static int unit_completed(struct flash_run *fr, struct unit *u)
 	u->done = true;
 	if (!fr->have_journal)
 		return 0;
+	if (!u->digest_known && u->has_program && !u->sparse) {
+		/* the same digest plan_skips computes, from what the programs sent */
+		struct mfw_hash h;
+		int r = mfw_hash_init(&h, MFW_HASH_SHA256);
+		for (size_t i = 0; i < u->nsteps && r == 0; i++)
+			if (fr->plan.steps[u->steps[i]].kind == MFW_STEP_PROGRAM)
+				r = mfw_hash_update(&h, u->step_digest[i], 32);
+		if (r < 0) {
+			mfw_hash_free(&h);
+			return r;
+		}
+		r = mfw_hash_final(&h, u->digest, 32);
+		if (r < 0)
+			return r;
+		u->digest_known = true;
+	}
 	if (!u->digest_known) {
 		/* erase-only units and sparse programs: digest over the steps' identity */
 		struct mfw_hash h;
@@ -774,7 +823,7 @@ static int run_steps(struct flash_run *fr)
 			}
 			break;
 		case MFW_STEP_PROGRAM:
-			r = run_program(fr, s);
+			r = run_program(fr, s, u ? unit_step_digest(u, i) : NULL);
 			if (r == 0 && u && --u->programs_left == 0)
 				r = unit_completed(fr, u);
 			break;
