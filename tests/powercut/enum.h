@@ -121,6 +121,49 @@ static enum pc_outcome pc_trial(const struct pc_setup *s, uint64_t n, struct pc_
 	return oc;
 }
 
+/* Two cuts: at n1 in the first run and at n2 in the first rerun, then reruns to the end. */
+static enum pc_outcome pc_trial2(const struct pc_setup *s, uint64_t n1, uint64_t n2,
+				 struct pc_stats *st)
+{
+	struct mfw_dfota_apply_result res = { 0 };
+	struct mfw_dfio *io;
+	struct fx_digest d;
+	enum pc_outcome oc = PC_OTHER;
+	int r = -1, runs;
+
+	if (mfw_dfio_sim_clone(s->base, &io) < 0)
+		return PC_OTHER;
+	mfw_dfio_sim_set_cut(io, n1);
+	pc_run(s, io, &res);
+	mfw_dfio_sim_power_cycle(io, (enum mfw_dfio_tear)(n1 % 3));
+	mfw_dfio_sim_set_cut(io, n2);
+	pc_run(s, io, &res);
+	mfw_dfio_sim_power_cycle(io, (enum mfw_dfio_tear)(n2 % 3));
+	for (runs = 2; runs < 5; runs++) {
+		r = pc_run(s, io, &res);
+		mfw_dfio_sim_power_cycle(io, MFW_DFIO_TEAR_DROP);
+		if (r == 0)
+			break;
+	}
+	if (fx_digest(io, &d) == 0) {
+		if (r == 0 && fx_digest_eq(&d, &s->dst))
+			oc = PC_TARGET;
+		else if (r < 0 && res.code && fx_digest_eq(&d, &s->src))
+			oc = PC_SOURCE;
+	}
+	if (oc != PC_OTHER && s->preserved_ok && !s->preserved_ok(io, s->user))
+		oc = PC_OTHER;
+	if (oc == PC_OTHER)
+		fprintf(stderr, "cuts %llu+%llu: OTHER state, last r=%d code %d: %s\n",
+			(unsigned long long)n1, (unsigned long long)n2, r, res.code, res.message);
+	st->tried++;
+	st->target += oc == PC_TARGET;
+	st->source += oc == PC_SOURCE;
+	st->other += oc == PC_OTHER;
+	mfw_dfio_free(io);
+	return oc;
+}
+
 /*
  * Every cut point 1..total when sample == 0, else `sample` of them chosen
  * with a seeded generator (always including the first and the last).

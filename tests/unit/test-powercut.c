@@ -71,6 +71,44 @@ static void test_every_cut_point_deflated(void **state)
 	enumerate(&o, 0);
 }
 
+/* A second cut during the rerun (seeded pairs over the whole run). */
+static void test_double_cuts(void **state)
+{
+	const struct fx_opts o = { .seed = 4, .files = 8, .boot_size = 4000, .modem_size = 9000,
+				   .preserved = 1 };
+	struct fx_image src, dst;
+	struct pc_setup s = { .ctx = ctx, .pkg = pkg_path, .preserved_ok = preserved };
+	struct pc_stats st = { 0 };
+	struct mfw_dfio *t;
+	uint64_t total, x = 88172645463325252ull;
+	(void)state;
+
+	fx_generate(&o, &src, &dst);
+	assert_int_equal(fx_build(ctx, &o, &src, &dst, pkg_path), 0);
+	assert_int_equal(mfw_dfio_sim_new(&t), 0);
+	assert_int_equal(fx_load(t, &dst), 0);
+	assert_int_equal(fx_digest(t, &s.dst), 0);
+	mfw_dfio_free(t);
+	assert_int_equal(mfw_dfio_sim_new(&s.base), 0);
+	assert_int_equal(fx_load(s.base, &src), 0);
+	assert_int_equal(fx_digest(s.base, &s.src), 0);
+	s.user = &src;
+	assert_int_equal(pc_count_ops(&s, &total), 0);
+	for (int i = 0; i < 150; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		pc_trial2(&s, 1 + x % total, 1 + (x >> 20) % total, &st);
+	}
+	print_message("double cuts %llu: target %llu, source %llu, other %llu\n",
+		      (unsigned long long)st.tried, (unsigned long long)st.target,
+		      (unsigned long long)st.source, (unsigned long long)st.other);
+	assert_int_equal(st.other, 0);
+	mfw_dfio_free(s.base);
+	fx_free(&src);
+	fx_free(&dst);
+}
+
 /* A pre-check failure with cuts: the source stays, the code is reported. */
 static void test_cut_wrong_source(void **state)
 {
@@ -103,6 +141,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_cut_point),
 		cmocka_unit_test(test_every_cut_point_deflated),
+		cmocka_unit_test(test_double_cuts),
 		cmocka_unit_test(test_cut_wrong_source),
 	};
 	int fd, rc;
