@@ -572,6 +572,15 @@ static void write_batch(struct prog *p, struct wstate *w, const uint8_t *data, s
 	}
 }
 
+/* Only blanks: what a host may send after a document in the same transfer. */
+static bool all_space(const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != ' ' && b[i] != '\n' && b[i] != '\r' && b[i] != '\t')
+			return false;
+	return true;
+}
+
 static int cmd_program(struct prog *p, const struct mfw_fh_elem *e)
 {
 	struct emu_store *st = p->st;
@@ -609,6 +618,14 @@ static int cmd_program(struct prog *p, const struct mfw_fh_elem *e)
 		return r;
 	/* bytes that arrived with the command already sit in the splitter */
 	fill = mfw_fh_splitter_take_raw(&p->sp, p->io, total < IO_CHUNK ? (size_t)total : IO_CHUNK);
+	/*
+	 * On USB a command is one transfer, and a read returns at most one:
+	 * whitespace after "</data>" in it (qdl ends its documents with a
+	 * newline) belongs to the command, not to the data. A byte stream
+	 * cannot tell, so only packet transports drop it.
+	 */
+	if (fill && p->l->t->max_packet && all_space(p->io, fill))
+		fill = 0;
 	got = fill;
 	while (got < total || fill) {
 		size_t want = IO_CHUNK - fill;
