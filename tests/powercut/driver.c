@@ -4,7 +4,7 @@
  *
  *   dfota-powercut --pkg update.zip --root DIR --partitions DIR --cache DIR
  *                  [--build SRC_TF DST_TF] [--preserve PATH]... [--prop K=V]...
- *                  [--sample N --seed S | --all] [--start N] [--json] [-v]
+ *                  [--sample N --seed S | --all [--shard K/N]] [--json] [-v]
  *   dfota-powercut --self [--files N] ...       (a generated model instead)
  *
  * Loads the module (root tree, partitions, cache) from host directories
@@ -164,7 +164,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: dfota-powercut --pkg ZIP --root DIR --partitions DIR --cache DIR\n"
 		   "         [--build SRC_TF DST_TF] [--preserve PATH]... [--prop K=V]...\n"
-		   "         [--sample N --seed S | --all] [--json] [-v]\n"
+		   "         [--sample N --seed S | --all [--shard K/N]] [--json] [-v]\n"
 		   "       dfota-powercut --self [--files N] [--sample N --seed S | --all]\n");
 }
 
@@ -184,6 +184,7 @@ int main(int argc, char **argv)
 		{ "self", no_argument, NULL, 'g' },
 		{ "files", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "shard", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -231,6 +232,13 @@ int main(int argc, char **argv)
 		case 'g': self = true; break;
 		case 'f': files = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = true; break;
+		case 'H':
+			if (sscanf(optarg, "%u/%u", &s.shard, &s.nshards) != 2 || !s.nshards ||
+			    s.shard >= s.nshards) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -31,6 +31,7 @@ struct pc_setup {
 	bool (*preserved_ok)(struct mfw_dfio *io, void *user);
 	void *user;
 	int verbose;
+	unsigned shard, nshards;   /* full runs only; nshards 0 = all */
 };
 
 static void pc_quiet(void *user, const char *line)
@@ -122,7 +123,7 @@ static enum pc_outcome pc_trial(const struct pc_setup *s, uint64_t n, struct pc_
 }
 
 /* Two cuts: at n1 in the first run and at n2 in the first rerun, then reruns to the end. */
-static enum pc_outcome pc_trial2(const struct pc_setup *s, uint64_t n1, uint64_t n2,
+static inline enum pc_outcome pc_trial2(const struct pc_setup *s, uint64_t n1, uint64_t n2,
 				 struct pc_stats *st)
 {
 	struct mfw_dfota_apply_result res = { 0 };
@@ -179,8 +180,10 @@ static int pc_enumerate(const struct pc_setup *s, uint64_t sample, uint64_t seed
 		return r;
 	st->total_ops = total;
 	if (!sample || sample >= total) {
+		/* shards split a full run over processes: cut points n with n % nshards == shard */
 		for (uint64_t n = 1; n <= total; n++)
-			pc_trial(s, n, st);
+			if (!s->nshards || n % s->nshards == s->shard)
+				pc_trial(s, n, st);
 		return 0;
 	}
 	pc_trial(s, 1, st);

@@ -94,7 +94,7 @@ static void test_double_cuts(void **state)
 	assert_int_equal(fx_digest(s.base, &s.src), 0);
 	s.user = &src;
 	assert_int_equal(pc_count_ops(&s, &total), 0);
-	for (int i = 0; i < 150; i++) {
+	for (int i = 0; i < 80; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
