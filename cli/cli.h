@@ -67,6 +67,8 @@ int cmd_at(struct cli *cli, int argc, char **argv);
 int cmd_dfota(struct cli *cli, int argc, char **argv);
 /* `modemfw dfota apply ...` (argv[0] = "apply"): cli/cmd-dfota-apply.c; cmd_dfota() dispatches. */
 int dfota_apply_main(struct cli *cli, int argc, char **argv);
+/* `modemfw dfota send ...` (argv[0] = "send"): cli/cmd-dfota-send.c; cmd_dfota() dispatches. */
+int dfota_send_main(struct cli *cli, int argc, char **argv);
 struct mfw_device_opts;
 /* Fill discovery options (root/dev_dir may be NULL) and the D-Bus address from the environment. */
 void cli_device_opts(struct cli *cli, struct mfw_device_opts *o, const char *root,

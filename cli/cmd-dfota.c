@@ -22,6 +22,7 @@ static void dfota_usage(FILE *f)
 		"       modemfw dfota check UPDATE.zip --against SRC [--expect DST] [--pubkey PUB.pem]\n"
 		"                           [--perms LIST] [--preserve LIST] [--model-only] [--work DIR]\n"
 		"       modemfw dfota apply ...   (see 'modemfw dfota apply --help')\n"
+		"       modemfw dfota send UPDATE.zip -p PORT ...   (see 'modemfw dfota send --help')\n"
 		"\n"
 		"SRC and DST are targetfiles (a directory or a .zip: SYSTEM/, BOOTABLE_IMAGES/boot.img,\n"
 		"RADIO/NON-HLOS.ubi, MULTIFOTA/, RECOVERY/, OTA/, META/filesystem_config.txt).\n"
@@ -221,6 +222,8 @@ int cmd_dfota(struct cli *cli, int argc, char **argv)
 		return do_check(cli, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "apply"))
 		return dfota_apply_main(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "send"))
+		return dfota_send_main(cli, argc - 1, argv + 1);
 	fprintf(stderr, "modemfw: dfota: unknown action '%s'\n", argv[1]);
 	dfota_usage(stderr);
 	return EXIT_USAGE;

@@ -37,6 +37,9 @@ enum {
 	OPT_LISTEN_AT,
 	OPT_LISTEN_DIAG,
 	OPT_DIAG_NOISE,
+	OPT_ROOTFS,
+	OPT_PARTITIONS,
+	OPT_UFS_SIZE,
 };
 
 static void usage(FILE *f)
@@ -79,6 +82,13 @@ static void usage(FILE *f)
 		"  --listen-diag SPEC     normal mode: the DIAG port\n"
 		"  --diag-noise N         normal mode: unsolicited log/event packets before N of\n"
 		"                         1000 DIAG answers (default 20; 0 = none)\n"
+		"  --rootfs DIR           normal mode, DFOTA: the module's root file system, updated\n"
+		"                         in place by AT+QFOTADL (default IMAGE.rootfs/)\n"
+		"  --partitions DIR       ... and its partitions, one file each (IMAGE.partitions/)\n"
+		"  --ufs-size N           user file system for AT+QFUPL (IMAGE.ufs/, default 64M)\n"
+		"  --fault fota-powercut@op=N | fota-powercut@random,seed=S[,range=LO-HI]\n"
+		"                         power lost at the updater's N-th I/O operation (repeatable:\n"
+		"                         one per recovery run); fota-nospace[,bytes=N]: cache full\n"
 		"\n"
 		"docs/emulator.md describes the device and its fidelity choices.\n");
 }
@@ -205,6 +215,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 		{ "listen-at", required_argument, NULL, OPT_LISTEN_AT },
 		{ "listen-diag", required_argument, NULL, OPT_LISTEN_DIAG },
 		{ "diag-noise", required_argument, NULL, OPT_DIAG_NOISE },
+		{ "rootfs", required_argument, NULL, OPT_ROOTFS },
+		{ "partitions", required_argument, NULL, OPT_PARTITIONS },
+		{ "ufs-size", required_argument, NULL, OPT_UFS_SIZE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -219,6 +232,8 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	bool normal = false, have_noise = false;
 	const char *listen_at = NULL, *listen_diag = NULL;
 	uint32_t noise = 0;
+	const char *fota_rootfs = NULL, *fota_parts = NULL;
+	uint64_t ufs_size = 0;
 	size_t nbad = 0;
 	static const char *faults[MAX_FAULTS];
 	size_t nfaults = 0;
@@ -274,6 +289,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_LISTEN_AT: listen_at = optarg; break;
 		case OPT_LISTEN_DIAG: listen_diag = optarg; break;
+		case OPT_ROOTFS: fota_rootfs = optarg; break;
+		case OPT_PARTITIONS: fota_parts = optarg; break;
+		case OPT_UFS_SIZE: bad_arg = parse_size(optarg, &ufs_size) < 0 || !ufs_size; break;
 		case OPT_DIAG_NOISE:
 			bad_arg = parse_u32(optarg, &noise) < 0 || noise > 1000;
 			have_noise = true;
@@ -351,6 +369,9 @@ int cmd_emu(struct cli *cli, int argc, char **argv)
 	}
 	if (have_noise)
 		cfg.diag_noise_permille = noise;
+	cfg.fota_rootfs = fota_rootfs;
+	cfg.fota_partitions = fota_parts;
+	cfg.ufs_size = ufs_size;
 
 	r = mfw_emu_new(cli->ctx, &cfg, &emu);
 	if (r < 0)

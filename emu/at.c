@@ -12,10 +12,13 @@
  * commands (AT+QFUPL, AT+QFOTADL) are one more row each.
  */
 #include "normal.h"
+#include "fota.h"
 #include "proto/diag.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +41,8 @@ struct at_conn {
 	struct emu_normal *nm;
 	struct mfw_transport *t;
 	int err; /* first write error: the session ends with it */
+	/* after the final result of AT+QFOTADL: the URCs that follow it */
+	enum { FOTA_AFTER_NONE, FOTA_AFTER_START, FOTA_AFTER_HTTP, FOTA_AFTER_FTP } fota_after;
 };
 
 /* Handlers send their information lines and return the final result: 0 OK, -1 ERROR, > 0 +CME ERROR. */
@@ -133,8 +138,12 @@ static int at_gmr(struct at_conn *c, enum at_form form, const char *arg)
 
 static int at_qgmr(struct at_conn *c, enum at_form form, const char *arg)
 {
+	char v[160];
+
 	(void)arg;
-	return cmd_info(c, SUBREVISION, form);
+	/* after a DFOTA update the version is the one the root file system carries */
+	emu_fota_version(c->nm->emu->fota, SUBREVISION, v, sizeof(v));
+	return cmd_info(c, v, form);
 }
 
 /*
@@ -192,6 +201,198 @@ static int at_cmee(struct at_conn *c, enum at_form form, const char *arg)
 	}
 }
 
+/* ---- user file system and DFOTA (emu/fota.c; docs/emulator.md, "DFOTA over AT") ---- */
+
+/*
+ * A quoted string argument at *p ("name"), copied into out; *p moves past
+ * it. -1 when it is not one or does not fit.
+ */
+static int quoted(const char **p, char *out, size_t cap)
+{
+	const char *s = *p, *e;
+
+	if (*s != '"' || !(e = strchr(s + 1, '"')) || (size_t)(e - s - 1) >= cap)
+		return -1;
+	memcpy(out, s + 1, (size_t)(e - s - 1));
+	out[e - s - 1] = 0;
+	*p = e + 1;
+	return 0;
+}
+
+static int at_qflds(struct at_conn *c, enum at_form form, const char *arg)
+{
+	uint64_t fr, total;
+
+	if (form == AT_TEST)
+		return 0;
+	/* AT+QFLDS="UFS": the user file system's free and total bytes */
+	if (form != AT_SET || strcasecmp(arg, "\"UFS\""))
+		return -1;
+	if (!emu_fota_enabled(c->nm->emu->fota))
+		return EMU_CME_NOT_ALLOWED;
+	emu_fota_space(c->nm->emu->fota, &fr, &total);
+	at_line(c, "+QFLDS: %" PRIu64 ",%" PRIu64, fr, total);
+	return 0;
+}
+
+struct qflst_arg {
+	struct at_conn *c;
+	const char *only; /* NULL = every file */
+};
+
+static void qflst_one(void *user, const char *name, uint64_t size)
+{
+	struct qflst_arg *a = user;
+
+	if (!a->only || !strcmp(a->only, name))
+		at_line(a->c, "+QFLST: \"%s\",%" PRIu64, name, size);
+}
+
+static int at_qflst(struct at_conn *c, enum at_form form, const char *arg)
+{
+	struct qflst_arg a = { .c = c };
+	char name[128];
+
+	if (form == AT_TEST)
+		return 0;
+	if (!emu_fota_enabled(c->nm->emu->fota))
+		return EMU_CME_NOT_ALLOWED;
+	if (form == AT_SET) {
+		if (quoted(&arg, name, sizeof(name)) < 0 || *arg)
+			return EMU_FILE_E_BAD_NAME;
+		if (strcmp(name, "*"))
+			a.only = name;
+	} else if (form != AT_EXEC) {
+		return -1;
+	}
+	emu_fota_list(c->nm->emu->fota, qflst_one, &a);
+	return 0;
+}
+
+static int at_qfdel(struct at_conn *c, enum at_form form, const char *arg)
+{
+	char name[128];
+
+	if (form == AT_TEST)
+		return 0;
+	if (form != AT_SET)
+		return -1;
+	if (!emu_fota_enabled(c->nm->emu->fota))
+		return EMU_CME_NOT_ALLOWED;
+	if (quoted(&arg, name, sizeof(name)) < 0 || *arg)
+		return EMU_FILE_E_BAD_NAME;
+	return emu_fota_delete(c->nm->emu->fota, name);
+}
+
+/* Unsigned decimal field at *p, then an optional ','. -1 when there is none. */
+static int field_u64(const char **p, uint64_t *out)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return -1;
+	*out = strtoull(*p, &end, 10);
+	if (*end == ',')
+		end++;
+	else if (*end)
+		return -1;
+	*p = end;
+	return 0;
+}
+
+/*
+ * AT+QFUPL="<name>",<size>[,<timeout s>[,<ackmode>]]: CONNECT, then the
+ * data (with ackmode 1 an 'A' after each 1 KiB), then +QFUPL: <size>,<sum>
+ * (sum in hex) and OK. The file must not exist (407: delete it first).
+ */
+static int at_qfupl(struct at_conn *c, enum at_form form, const char *arg)
+{
+	struct emu_fota *f = c->nm->emu->fota;
+	uint64_t size = 0, tmo = 5, ack = 0;
+	char name[128];
+	uint16_t sum;
+	int r;
+
+	if (form == AT_TEST)
+		return 0;
+	if (form != AT_SET)
+		return -1;
+	if (!emu_fota_enabled(f))
+		return EMU_CME_NOT_ALLOWED;
+	if (quoted(&arg, name, sizeof(name)) < 0 || *arg++ != ',' || field_u64(&arg, &size) < 0 ||
+	    (*arg && field_u64(&arg, &tmo) < 0) || (*arg && field_u64(&arg, &ack) < 0) || *arg ||
+	    ack > 1 || tmo == 0 || tmo > 3600)
+		return 400; /* FILE error: invalid input value */
+	r = emu_fota_upload_check(f, name, size);
+	if (r)
+		return r;
+	at_line(c, "CONNECT");
+	if (c->err)
+		return -1;
+	r = emu_fota_receive(c->nm, c->t, f, name, size, (unsigned)tmo, ack == 1, &sum);
+	if (r < 0) {
+		c->err = r;
+		return -1;
+	}
+	if (r)
+		return r;
+	at_line(c, "+QFUPL: %" PRIu64 ",%x", size, sum);
+	return 0;
+}
+
+/*
+ * AT+QFOTADL="<url or /data/ufs/name>": OK, then +QIND URCs. A local file
+ * starts the update (START, then the reboot into recovery); the module
+ * has no network, so a URL ends its download with the unknown-error code
+ * (HTTP 701, FTP 601).
+ */
+static int at_qfotadl(struct at_conn *c, enum at_form form, const char *arg)
+{
+	char path[300];
+	int r;
+
+	if (form == AT_TEST)
+		return 0;
+	if (form != AT_SET || quoted(&arg, path, sizeof(path)) < 0 || *arg)
+		return -1;
+	if (!strncasecmp(path, "http://", 7) || !strncasecmp(path, "https://", 8)) {
+		c->fota_after = FOTA_AFTER_HTTP;
+		return 0;
+	}
+	if (!strncasecmp(path, "ftp://", 6)) {
+		c->fota_after = FOTA_AFTER_FTP;
+		return 0;
+	}
+	if (!emu_fota_enabled(c->nm->emu->fota))
+		return EMU_CME_NOT_ALLOWED;
+	r = emu_fota_start(c->nm->emu->fota, path);
+	if (r)
+		return r;
+	c->fota_after = FOTA_AFTER_START;
+	return 0;
+}
+
+static void fota_urcs(struct at_conn *c)
+{
+	switch (c->fota_after) {
+	case FOTA_AFTER_HTTP:
+		at_line(c, "+QIND: \"FOTA\",\"HTTPSTART\"");
+		at_line(c, "+QIND: \"FOTA\",\"HTTPEND\",701");
+		break;
+	case FOTA_AFTER_FTP:
+		at_line(c, "+QIND: \"FOTA\",\"FTPSTART\"");
+		at_line(c, "+QIND: \"FOTA\",\"FTPEND\",601");
+		break;
+	case FOTA_AFTER_START:
+		/* the session ends after this: the module reboots into its recovery */
+		at_line(c, "+QIND: \"FOTA\",\"START\"");
+		break;
+	default:
+		break;
+	}
+	c->fota_after = FOTA_AFTER_NONE;
+}
+
 static const struct at_cmd commands[] = {
 	{ "E", at_e },
 	{ "I", at_i },
@@ -206,6 +407,11 @@ static const struct at_cmd commands[] = {
 	{ "+CGSN", at_gsn },
 	{ "+CPIN", at_cpin },
 	{ "+CMEE", at_cmee },
+	{ "+QFLDS", at_qflds },
+	{ "+QFLST", at_qflst },
+	{ "+QFDEL", at_qfdel },
+	{ "+QFUPL", at_qfupl },
+	{ "+QFOTADL", at_qfotadl },
 };
 
 static void result(struct at_conn *c, int r)
@@ -271,6 +477,7 @@ static void run_line(struct at_conn *c, const char *line)
 	for (size_t i = 0; i < MFW_ARRAY_SIZE(commands); i++) {
 		if (!strcmp(commands[i].name, name)) {
 			result(c, commands[i].fn(c, form, arg));
+			fota_urcs(c);
 			return;
 		}
 	}
@@ -331,5 +538,8 @@ int emu_at_session(struct emu_normal *nm, struct mfw_transport *t)
 		}
 		if (c.err)
 			return c.err;
+		/* AT+QFOTADL started an update: the firmware goes down for the recovery */
+		if (emu_fota_pending(nm->emu->fota))
+			return 0;
 	}
 }

@@ -238,6 +238,8 @@ struct mfw_emu {
 	struct emu_usbredir *usbredir; /* instead of a listener: a USB device behind QEMU */
 	/* normal mode (normal.c): serving the boot ROM after the DIAG switch, until a reset */
 	bool edl_phase;
+	/* normal mode: user file system, DFOTA recovery and its faults (fota.c) */
+	struct emu_fota *fota;
 
 	/* in-process session */
 	pthread_t thread;

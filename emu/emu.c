@@ -5,6 +5,7 @@
  * caller's thread, or an in-process transport pair served in a thread).
  */
 #include "emu-internal.h"
+#include "fota.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -199,6 +200,9 @@ int mfw_emu_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct mf
 	r = emu_faults_build(ctx, cfg, &emu->faults, &emu->nfaults);
 	if (r < 0)
 		goto out_free;
+	r = emu_fota_new(ctx, cfg, &emu->fota);
+	if (r < 0)
+		goto out_free;
 	r = emu_lm_init(&emu->lm, cfg->link, cfg->storage == MFW_EMU_NAND, cfg->page_size);
 	if (r < 0) {
 		r = mfw_fail(ctx, r, "unknown link model %d", (int)cfg->link);
@@ -243,6 +247,7 @@ out_close_store:
 out_free_dctx:
 	mfw_ctx_free(emu->dctx);
 out_free:
+	emu_fota_free(emu->fota);
 	free(emu->faults);
 	free(emu->imei);
 	free(emu->image_path);
@@ -516,6 +521,7 @@ void mfw_emu_free(struct mfw_emu *emu)
 	emu_store_flush(&emu->st);
 	emu_store_close(&emu->st);
 	mfw_ctx_free(emu->dctx);
+	emu_fota_free(emu->fota);
 	free(emu->faults);
 	free(emu->imei);
 	free(emu->image_path);

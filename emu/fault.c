@@ -7,6 +7,7 @@
  * a fault fires once unless its trigger is "always".
  */
 #include "emu-internal.h"
+#include "fota.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -283,6 +284,9 @@ int emu_faults_build(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, stru
 	if (!v)
 		return mfw_fail(ctx, MFW_E_NOMEM, "no memory for the fault schedule");
 	for (size_t i = 0; i < cfg->nfaults; i++) {
+		/* fota-* faults belong to the recovery (fota.c), not to the link */
+		if (!strncmp(cfg->faults[i], "fota-", 5))
+			continue;
 		if (emu_fault_parse(cfg->faults[i], &v[k], err, sizeof(err)) < 0) {
 			free(v);
 			return mfw_fail(ctx, MFW_E_INVAL, "%s", err);
@@ -322,6 +326,11 @@ int mfw_emu_fault_check(struct mfw_ctx *ctx, const char *spec)
 	struct emu_fault f;
 	char err[320];
 
+	if (!strncmp(spec, "fota-", 5)) {
+		if (emu_fota_fault_check(spec, err, sizeof(err)) < 0)
+			return mfw_fail(ctx, MFW_E_INVAL, "%s", err);
+		return 0;
+	}
 	if (emu_fault_parse(spec, &f, err, sizeof(err)) < 0)
 		return mfw_fail(ctx, MFW_E_INVAL, "%s", err);
 	return 0;

@@ -8,6 +8,7 @@
  * a reset, after which the firmware boots again.
  */
 #include "normal.h"
+#include "fota.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,8 @@ static void *port_thread(void *arg)
 	struct port *p = arg;
 	struct emu_normal *nm = p->nm;
 
-	while (!emu_normal_down(nm) && !atomic_load(&nm->switch_edl)) {
+	while (!emu_normal_down(nm) && !atomic_load(&nm->switch_edl) &&
+	       !emu_fota_pending(nm->emu->fota)) {
 		struct mfw_transport *t;
 		int r = mfw_listener_accept(p->l, mfw_deadline_in(NORMAL_POLL_MS), &t);
 
@@ -203,9 +205,11 @@ static int run_firmware(struct emu_normal *nm, struct port *ports)
 	mfw_dbg(emu->ctx, "normal mode: AT on %s, DIAG on %s", ports[0].bound, ports[1].bound);
 	emit(emu, MFW_EMU_EVENT_NORMAL, ports[0].bound, ports[1].bound, NULL);
 	/* the port threads do the work; this one only waits for the switch or a stop */
-	while (!emu_normal_down(nm) && !atomic_load(&nm->switch_edl))
+	while (!emu_normal_down(nm) && !atomic_load(&nm->switch_edl) &&
+	       !emu_fota_pending(emu->fota))
 		sleep_ms(20);
-	r = atomic_load(&nm->switch_edl) ? 1 : 0;
+	/* 2: AT+QFOTADL started an update, the module reboots into its recovery (fota.c) */
+	r = atomic_load(&nm->switch_edl) ? 1 : emu_fota_pending(emu->fota) ? 2 : 0;
 out_down:
 	ports_down(nm, ports, 2);
 	emu_diag_free(nm->diag);
@@ -257,6 +261,13 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 		r = run_firmware(nm, ports);
 		if (r <= 0)
 			break;
+		if (r == 2) {
+			/* the recovery brings its own AT port up on the same spec, then boots the firmware */
+			r = emu_fota_recovery(emu, ports[0].spec);
+			if (r < 0 || mfw_cancelled(emu->ctx) || emu_stopping(emu))
+				break;
+			continue;
+		}
 		/* the switch: flush like a reboot does, then the boot ROM starts fresh */
 		emu_store_flush(&emu->st);
 		atomic_store(&emu->state, EMU_ST_FRESH);

@@ -199,4 +199,84 @@ int mfw_dfota_apply(struct mfw_ctx *ctx, const char *package, const struct mfw_d
 
 /* ======== end of updater ======== */
 
+/* ======== send over AT (lib/quectel/fota.c; recovery faults: lib/dfota/recovery.c) ======== */
+
+/*
+ * modemfw dfota send (docs/dfota.md, "Sending an update over AT"): upload
+ * update.zip into the module's user file system with AT+QFUPL (ack mode,
+ * size and checksum verified), start AT+QFOTADL, follow the +QIND: "FOTA"
+ * URCs through the module's reboot, confirm the new firmware with AT+QGMR.
+ */
+
+/* What a step of a send reports (every step; the CLI prints them with --json). */
+struct mfw_fota_event {
+	const char *step;     /* "identify", "space", "delete", "upload", "start", "urc",
+			       * "reboot", "reconnect", "malformed", "end", "confirm" */
+	const char *text;     /* the line or a sentence; never NULL */
+	int code;             /* "end": the result code; "urc" UPDATING: the percentage; else -1 */
+	uint64_t a, b;        /* "space": free, total; "upload": size, checksum */
+};
+typedef void (*mfw_fota_event_fn)(void *user, const struct mfw_fota_event *ev);
+
+struct mfw_fota_send_opts {
+	/* transport spec of the AT port; reopened (bounded) after the module's reboots */
+	const char *port;
+	/* file name in the user file system; NULL = MFW_FOTA_DEFAULT_NAME */
+	const char *name;
+	/* AT+QFOTADL="<url>" instead of an upload (package then unused, may be NULL) */
+	const char *url;
+	mfw_fota_event_fn on_event;
+	void *event_user;
+};
+#define MFW_FOTA_DEFAULT_NAME "dfota_update.zip"
+
+struct mfw_fota_send_result {
+	int code;                 /* +QIND: "FOTA","END" (or HTTPEND/FTPEND) code; -1 = none seen */
+	uint64_t size;            /* bytes uploaded */
+	uint16_t checksum;        /* mfw_fota_checksum() of the package, as the module confirmed */
+	uint64_t free_bytes, total_bytes; /* AT+QFLDS="UFS" before the upload */
+	unsigned reconnects;      /* times the port went away and came back */
+	unsigned malformed;       /* malformed +QIND: "FOTA" lines tolerated */
+	int last_pct;
+	char firmware_before[160];
+	char firmware_after[160];
+};
+
+/*
+ * Send package over the AT port and follow the update to its end. Returns
+ * 0 when the update ran to an END (res->code says how it went: 0 or a
+ * Quectel error code), a negative enum mfw_err when the send itself
+ * failed (port gone for good, upload refused or corrupted, timeout), with
+ * the detail on ctx.
+ */
+int mfw_fota_send(struct mfw_ctx *ctx, const char *package, const struct mfw_fota_send_opts *opts,
+		  struct mfw_fota_send_result *res);
+
+/*
+ * The result code in words; *verified (may be NULL) is false for the codes
+ * whose meaning no public source confirms (501, 503, 506-509).
+ */
+const char *mfw_fota_code_text(int code, bool *verified);
+
+/*
+ * The module's recovery with injected faults (the virtual modem's, in
+ * emu/fota.c): mfw_dfota_apply() on the same directories, with power lost
+ * at the cut_at_op-th mutating I/O operation of this run (that operation
+ * does not happen; everything before it stays on disk) and/or a cache that
+ * reports only cache_free bytes free. On a cut: MFW_E_NODEV and
+ * *power_lost = true (res is then not meaningful). *ops (may be NULL) gets
+ * the mutating operations counted.
+ */
+struct mfw_dfota_recovery_faults {
+	uint64_t cut_at_op;       /* 0 = no power loss */
+	bool cache_limited;
+	uint64_t cache_free;
+};
+int mfw_dfota_apply_faults(struct mfw_ctx *ctx, const char *package,
+			   const struct mfw_dfota_apply_opts *opts,
+			   const struct mfw_dfota_recovery_faults *faults, bool *power_lost,
+			   uint64_t *ops, struct mfw_dfota_apply_result *res);
+
+/* ======== end of send over AT ======== */
+
 #endif

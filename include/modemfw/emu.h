@@ -101,6 +101,16 @@ struct mfw_emu_config {
 	/* called from the serving thread; NULL = nobody listens */
 	void (*on_event)(void *user, const struct mfw_emu_event *ev);
 	void *event_user;
+	/*
+	 * DFOTA over AT (docs/emulator.md, "DFOTA over AT"; needs image_path):
+	 * the module's root file system and partition directory the recovery
+	 * updates, used in place (NULL = <image>.rootfs/, <image>.partitions/);
+	 * the user file system AT+QFUPL writes into is <image>.ufs/ with
+	 * ufs_size bytes (0 = 64 MiB), the cache <image>.cache/.
+	 */
+	const char *fota_rootfs;
+	const char *fota_partitions;
+	uint64_t ufs_size;
 };
 
 void mfw_emu_config_defaults(struct mfw_emu_config *cfg, enum mfw_emu_storage storage);
