@@ -57,6 +57,8 @@
 #define UR_IN_QUEUE_MAX (4u << 20)
 /* How long a device that goes off the bus waits for the host to read its last words. */
 #define UR_DRAIN_MS 1000
+/* From the host reading that answer to the device leaving the bus (a reset takes a moment). */
+#define UR_RESET_MS 200
 
 /* Standard requests (USB 2.0 chapter 9). */
 #define REQ_GET_STATUS 0x00
@@ -1029,6 +1031,14 @@ static void ur_close(struct mfw_transport *base)
 
 		wake_io(u);
 		while (u->in_head && attached(t) && cond_wait_until(u, drain) == 0)
+			;
+		/*
+		 * ... and only then resets: a tty host (qcserial) has the
+		 * answer in the kernel's buffer now, and a hang-up this
+		 * instant would flush it before the tool reads it.
+		 */
+		drain = mfw_deadline_in(UR_RESET_MS);
+		while (attached(t) && cond_wait_until(u, drain) == 0)
 			;
 		u->session++;
 		u->want_plug = false;
