@@ -27,6 +27,14 @@ STALL_MARGIN_S=15
 REPLUG_S=20
 
 edl_dev() { wait_usb 05c6 9008 "${1:-$REPLUG_S}"; }
+wait_tty() {
+	i=0
+	while [ ! -c /dev/ttyUSB0 ]; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && return 1
+		sleep 0.1
+	done
+}
 
 flash_usb() { # log flash-options...: modemfw flash over libusb; returns its exit code
 	log=$1
@@ -39,7 +47,7 @@ flash_usb() { # log flash-options...: modemfw flash over libusb; returns its exi
 # 1. libusb: qcserial bound, modemfw detaches it (and says so), flashes, resets.
 sc_libusb() {
 	rm -f "$OUT/nand-libusb.img"*
-	device start --storage nand --image "$OUT/nand-libusb.img" --sparse-erased
+	device start --storage nand --image "$OUT/nand-libusb.img"
 	dev=$(edl_dev) || fail "libusb: no 05c6:9008 on the bus"
 	load_driver qcserial
 	t0=$(t_ms)
@@ -63,14 +71,20 @@ sc_libusb() {
 sc_tty() {
 	rm -f "$OUT/nand-tty.img"*
 	load_driver qcserial
-	device start --storage nand --image "$OUT/nand-tty.img" --sparse-erased
+	device start --storage nand --image "$OUT/nand-tty.img"
 	edl_dev >/dev/null || fail "tty: no 05c6:9008 on the bus"
-	i=0
-	while [ ! -c /dev/ttyUSB0 ]; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && fail "tty: qcserial made no /dev/ttyUSB0"
-		sleep 0.1
-	done
+	wait_tty || fail "tty: qcserial made no /dev/ttyUSB0"
+	# A HELLO that arrives between open() and the tool's raw termios is
+	# echoed back by the line discipline (ECHO is on by default) and the
+	# boot ROM sees garbage. Under TCG that window is wide. The port keeps
+	# its termios across opens and re-enumeration, so set it once and
+	# power-cycle the module for a clean HELLO (docs/usb-rig.md, findings).
+	stty -F /dev/ttyUSB0 raw -echo -echoe -echok -echoctl -echoke ||
+		fail "tty: stty on /dev/ttyUSB0 failed"
+	device kill
+	device start --storage nand --image "$OUT/nand-tty.img"
+	edl_dev >/dev/null || fail "tty: no 05c6:9008 after the power cycle"
+	wait_tty || fail "tty: no /dev/ttyUSB0 after the power cycle"
 	t0=$(t_ms)
 	rc=0
 	"$MODEMFW" -v flash "$OUT/pkg-nand" -p /dev/ttyUSB0 --journal-dir "$OUT/j-tty" --no-backup \
@@ -88,7 +102,7 @@ sc_tty() {
 sc_faults() {
 	rm -f "$OUT/nand-faults.img"*
 	unload_driver qcserial 2>/dev/null || true
-	device start --storage nand --image "$OUT/nand-faults.img" --sparse-erased \
+	device start --storage nand --image "$OUT/nand-faults.img" \
 		--fault disconnect@bytes=3M,delay=1500
 	edl_dev >/dev/null || fail "faults: no 05c6:9008 on the bus"
 	t0=$(t_ms)
@@ -105,15 +119,15 @@ sc_faults() {
 
 	# a second flash of the same image, stalled in the middle
 	rm -rf "$OUT/j-faults"
-	device start --storage nand --image "$OUT/nand-faults.img" --sparse-erased \
+	device start --storage nand --image "$OUT/nand-faults.img" \
 		--fault stall@bytes=3M
 	edl_dev >/dev/null || fail "faults: no device for the stall run"
 	t0=$(t_ms)
-	rc=0
+	src=0
 	flash_usb flash-stall.log --journal-dir "$OUT/j-faults" --stall-timeout $STALL_S \
-		--restart || rc=$?
+		--restart || src=$?
 	t1=$(t_ms)
-	[ $rc != 0 ] || fail "faults: a flash against a stalled device succeeded"
+	[ $src != 0 ] || fail "faults: a flash against a stalled device succeeded"
 	[ $((t1 - t0)) -lt $(((STALL_S + STALL_MARGIN_S) * 1000 + 20000)) ] ||
 		fail "faults: the stall took $((t1 - t0)) ms to be reported"
 	msg=$(grep -m1 "modemfw: flash:" "$OUT/flash-stall.log" || true)
@@ -123,7 +137,7 @@ sc_faults() {
 	# power cycle: the hung module is cut off and powered again
 	device kill
 	gone_usb 05c6 9008 10 || fail "faults: the killed device stayed on the bus"
-	device start --storage nand --image "$OUT/nand-faults.img" --sparse-erased
+	device start --storage nand --image "$OUT/nand-faults.img"
 	edl_dev >/dev/null || fail "faults: no device after the power cycle"
 	t2=$(t_ms)
 	flash_usb flash-resume.log --journal-dir "$OUT/j-faults" || {
@@ -134,19 +148,15 @@ sc_faults() {
 	grep -q "done in an earlier run" "$OUT/flash-resume.log" ||
 		fail "faults: the resumed run did not pick up the journal"
 	device stop
-	ok "stall at 3 MiB reported after $((t1 - t0)) ms (exit $rc), resumed after a power cycle in $((t3 - t2)) ms"
+	ok "stall at 3 MiB reported after $((t1 - t0)) ms (exit $src), resumed after a power cycle in $((t3 - t2)) ms"
 }
 
 # 4. modemfw devices: the EDL module with its tty port.
 sc_devices() {
 	load_driver qcserial
-	device start --storage nand --image "$OUT/nand-libusb.img" --sparse-erased
+	device start --storage nand --image "$OUT/nand-libusb.img"
 	edl_dev >/dev/null || fail "devices: no 05c6:9008 on the bus"
-	i=0
-	while [ ! -c /dev/ttyUSB0 ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_tty || true
 	"$MODEMFW" devices >"$OUT/devices.txt" 2>&1 || { cat "$OUT/devices.txt"; fail "devices: failed"; }
 	"$MODEMFW" devices --json >"$OUT/devices.json" 2>&1 || true
 	cat "$OUT/devices.txt"
@@ -156,7 +166,10 @@ sc_devices() {
 	ok "modemfw devices lists 05c6:9008 with /dev/ttyUSB0"
 }
 
-# 5. Debian's qdl, an independent host: programmer upload and the eMMC package.
+# 5. Debian's qdl, an independent host: programmer upload and the eMMC
+# package. rawprogram0-qdl.xml is rawprogram0.xml with the sparse system.img
+# laid out as its chunks (tests/usb/qdl-manifest.py): this qdl would write
+# the sparse container as it is.
 sc_qdl() {
 	rm -f "$OUT/emmc-qdl.img"*
 	load_driver qcserial
@@ -166,7 +179,7 @@ sc_qdl() {
 	t0=$(t_ms)
 	rc=0
 	(cd "$fh" && timeout 120 qdl --storage emmc prog_emmc_firehose_8953_ddr.mbn \
-		rawprogram0.xml patch0.xml) >"$OUT/qdl.log" 2>&1 || rc=$?
+		rawprogram0-qdl.xml patch0.xml) >"$OUT/qdl.log" 2>&1 || rc=$?
 	t1=$(t_ms)
 	[ $rc = 0 ] || { tail -8 "$OUT/qdl.log"; fail "qdl: exit $rc"; }
 	device stop
