@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size N] [--threads N]
- * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2]
+ * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2] [--no-sync]
  */
 #include "cli.h"
 
@@ -15,7 +15,7 @@ static void delta_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size BYTES] [--threads N]\n"
-		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2]\n"
+		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2] [--no-sync]\n"
 		"\n"
 		"diff writes a BSDIFF40 patch (bsdiff 4.3 / bspatch compatible) that turns OLD into NEW.\n"
 		"apply rebuilds NEW from OLD and PATCH with bounded memory; NEW appears only when complete.\n"
@@ -143,6 +143,7 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 		{ "max-size", required_argument, NULL, 'm' },
 		{ "small", no_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "no-sync", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -154,7 +155,7 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:st:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:st:nvh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_size(optarg, &v) < 0 || v > 2)
@@ -167,6 +168,9 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			o.small_decoder = true;
+			break;
+		case 'n':
+			o.no_sync = true;
 			break;
 		case 'v':
 			cli->verbose++;

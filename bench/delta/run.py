@@ -64,7 +64,8 @@ def tools(modemfw):
     return {
         # --json: the last line reports the engine's own time (without process start)
         'modemfw': (lambda o, n, p: [modemfw, '--json', 'delta', 'diff', o, n, p],
-                    lambda o, p, r: [modemfw, '--json', 'delta', 'apply', o, p, r]),
+                    # --no-sync: like the other tools (modemfw syncs by default)
+                    lambda o, p, r: [modemfw, '--json', 'delta', 'apply', '--no-sync', o, p, r]),
         'bsdiff': (lambda o, n, p: ['bsdiff', o, n, p],
                    lambda o, p, r: ['bspatch', o, r, p]),
         'xdelta3': (lambda o, n, p: ['xdelta3', '-9', '-f', '-e', '-s', o, n, p],

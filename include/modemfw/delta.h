@@ -74,6 +74,11 @@ struct mfw_delta_apply_opts {
 	 * 0: automatic: 2 for the file and buffer forms, 1 for apply_io().
 	 */
 	unsigned threads;
+	/*
+	 * File form only: skip the fsync() before the rename. For scratch
+	 * outputs and like-for-like benchmarks against tools that do not sync.
+	 */
+	bool no_sync;
 };
 
 /*

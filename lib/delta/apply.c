@@ -720,7 +720,7 @@ int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch
 	r = mfw_delta_apply_io(ctx, &rold, &rpatch, &wr, &o, stats);
 	if (r < 0)
 		goto remove_tmp;
-	if (fsync(fn.fd) < 0) {
+	if (!o.no_sync && fsync(fn.fd) < 0) {
 		r = mfw_fail(ctx, MFW_E_IO, "cannot sync '%s': %s", tmp, strerror(errno));
 		goto remove_tmp;
 	}
