@@ -26,7 +26,7 @@ fi
 du -sh "$DEMO/pkg" | sed 's/^/   package size: /'
 
 echo "== 2/4 starting the virtual modem (NAND 512 MiB, p4K_b256K, factory image with efs2/IMEI)"
-rm -f "$DEMO/nand.img" "$DEMO/nand.img".*
+rm -rf "$DEMO/nand.img" "$DEMO/nand.img".*
 "$MODEMFW" emu --storage nand --image "$DEMO/nand.img" --listen tcp:127.0.0.1:0 >"$DEMO/emu.log" 2>&1 &
 EMU_PID=$!
 i=0

@@ -107,6 +107,14 @@ bool mfw_journal_has(const struct mfw_journal *j, unsigned index, const char *la
 	return false;
 }
 
+bool mfw_journal_mentions(const struct mfw_journal *j, unsigned index, const char *label)
+{
+	for (size_t i = 0; i < j->nunits; i++)
+		if (j->units[i].index == index && !strcmp(j->units[i].label, label))
+			return true;
+	return false;
+}
+
 static int append(struct mfw_ctx *ctx, struct mfw_journal *j, const char *line)
 {
 	if (!j->f)

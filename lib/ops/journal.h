@@ -45,6 +45,8 @@ int mfw_journal_open(struct mfw_ctx *ctx, struct mfw_journal *j, const char *dir
 /* True when unit index with this label and digest was completed earlier. */
 bool mfw_journal_has(const struct mfw_journal *j, unsigned index, const char *label,
 		     const uint8_t digest[32]);
+/* True when the journal has any entry for unit index with this label (whatever its digest). */
+bool mfw_journal_mentions(const struct mfw_journal *j, unsigned index, const char *label);
 /* Append a completed unit (fsync'ed). */
 int mfw_journal_unit_done(struct mfw_ctx *ctx, struct mfw_journal *j, unsigned index,
 			  const char *label, const uint8_t digest[32]);

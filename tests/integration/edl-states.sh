@@ -23,7 +23,7 @@ grep -qi "already running" "$WORK/out" || { cat "$WORK/out"; fail "running progr
 stop_emu
 
 # fresh device, a client takes the HELLO and leaves
-rm -f "$img" "$img".*
+rm -rf "$img" "$img".*
 start_emu "$img" tcp:127.0.0.1:0 --storage nand
 host=${EMU_SPEC#tcp:}
 python3 - "${host%:*}" "${host##*:}" <<'PY'

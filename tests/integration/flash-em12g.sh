@@ -16,7 +16,7 @@ stop_emu
 check_image "$PKG/expected.json" "$img" nand "$WORK/before.img"
 echo "ok: EM12-G manifests, safe order"
 
-rm -f "$img" "$img".*
+rm -rf "$img" "$img".*
 start_emu "$img" tcp:127.0.0.1:0 --storage nand
 snapshot "$img" "$WORK/before.img"
 rc=0

@@ -9,7 +9,7 @@ PKG=$(gen_pkg nand small)
 
 for listen in tcp:127.0.0.1:0 "pty:$WORK/ttyEDL"; do
 	img="$WORK/nand.img"
-	rm -f "$img" "$img".*
+	rm -rf "$img" "$img".*
 	start_emu "$img" "$listen" --storage nand
 	snapshot "$img" "$WORK/before.img"
 	"$MODEMFW" flash "$PKG" -p "$EMU_SPEC" >"$WORK/flash.log" 2>&1 ||

@@ -35,7 +35,7 @@ check_image "$PKG/expected.json" "$img" nand "$WORK/before.img"
 echo "ok: stall detected in $((t1 - t0)) s, resumed"
 
 # --- 2. disconnect + power cycle inside one run
-rm -f "$img" "$img".*
+rm -rf "$img" "$img".*
 rm -rf "$XDG_STATE_HOME"
 start_emu "$img" tcp:127.0.0.1:0 --storage nand --fault disconnect@bytes=12000000,delay=1500
 snapshot "$img" "$WORK/before.img"
