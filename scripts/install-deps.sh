@@ -6,7 +6,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc libc6-dev python3 \
 libusb-1.0-0-dev libxml2-dev libzip-dev libssl-dev libbz2-dev libzstd-dev \
 libdivsufsort-dev libcmocka-dev mtd-utils bsdiff zip unzip \
-libsystemd-dev dbus-daemon $*"
+libsystemd-dev dbus-daemon \
+qemu-system-x86 libusbredirparser-dev qdl cpio xz-utils $*"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
