@@ -1756,8 +1756,16 @@ static int run_stmts(struct upd *u, size_t from, size_t to, size_t commit)
 		int r;
 		u->quiet = u->check && i >= commit;
 		r = mfw_ed_eval(&ev, root->kids[i], &v);
-		if (r < 0)
+		if (r < 0) {
+			const struct mfw_ed_node *k = root->kids[i];
+			int n = (int)(k->end - k->start);
+			/* an I/O error from below may carry no sentence: name the statement */
+			if (r != MFW_DFIO_E_POWER)
+				mfw_fail_keep(u->ctx, r, "updater-script %u:%u: %.*s%s: %s", k->line, k->col,
+					      n > 120 ? 120 : n, u->script->src + k->start,
+					      n > 120 ? "..." : "", mfw_strerror(r));
 			return upass(u, r);
+		}
 		mfw_ed_val_free(&v);
 		if (!u->check) {
 			u->res->statements++;

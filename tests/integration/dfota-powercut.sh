@@ -8,7 +8,9 @@
 # cuts power at a seeded sample of the updater's mutating I/O operations
 # (last write dropped/kept/torn), reruns up to the retry limit and requires
 # every outcome to be the target exactly or the source exactly with an error
-# code, preserved files intact. PC_SAMPLE / PC_SEED override the sample;
+# code, preserved files intact. Then single faults: EIO once on a chosen path
+# (a refused run leaves the source, a run failing mid-way is finished by the
+# rerun) and ENOSPC on the cache (511, source). PC_SAMPLE / PC_SEED override the sample;
 # bench/dfota-powercut/run.sh runs every cut point.
 . "$SRCDIR/tests/integration/lib.sh"
 
@@ -52,4 +54,18 @@ tried=$(sed -n 's/^cut points tried: //p' "$WORK/pc.out")
 [ "$tried" -ge "$SAMPLE" ] || fail "only $tried cut points tried"
 ops=$(sed -n 's/^mutating operations in one run: //p' "$WORK/pc.out")
 [ "$ops" -ge 1000 ] || fail "only $ops operations: the update is not realistic"
+echo "== faults: EIO once on a patched file, its temp file, the cache copy, the modem partition; ENOSPC on the cache"
+P=$(python3 -c '
+import re, sys, zipfile
+s = zipfile.ZipFile(sys.argv[1]).read("META-INF/com/google/android/updater-script").decode()
+print(re.search(r"^apply_patch\(\"(/[^\"]+)\", \"-\"", s, re.M).group(1))' "$WORK/update.zip") \
+	|| fail "no patched file in the script"
+for f in "--eio $P" "--eio $P.patch" "--eio /cache/saved.file" "--eio /.part/modem" "--cache-quota 1000000"; do
+	# shellcheck disable=SC2086
+	"$PCDRIVER" --pkg "$WORK/update.zip" --root "$WORK/dev/root" --partitions "$WORK/dev/parts" \
+		--cache "$WORK/dev/cache" "$@" $f >"$WORK/fault.out" 2>"$WORK/fault.err" \
+		|| { cat "$WORK/fault.out" "$WORK/fault.err" >&2; fail "fault $f"; }
+	grep -v '^uncut' "$WORK/fault.out"
+done
+grep -q "code 511, state source" "$WORK/fault.out" || fail "ENOSPC on the cache did not end with 511 on the source"
 echo "dfota-powercut: all passed"

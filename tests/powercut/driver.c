@@ -5,6 +5,7 @@
  *   dfota-powercut --pkg update.zip --root DIR --partitions DIR --cache DIR
  *                  [--build SRC_TF DST_TF] [--preserve PATH]... [--prop K=V]...
  *                  [--sample N --seed S | --all [--shard K/N]] [--json] [-v]
+ *   dfota-powercut ... --eio PATH | --cache-quota BYTES   (one faulty run, then reruns)
  *   dfota-powercut --self [--files N] ...       (a generated model instead)
  *
  * Loads the module (root tree, partitions, cache) from host directories
@@ -160,6 +161,62 @@ static int load_host(struct mfw_dfio *sim, const char *root, const char *parts, 
 	return r;
 }
 
+static const char *state_name(const struct pc_setup *s, struct mfw_dfio *io)
+{
+	struct fx_digest d;
+	if (fx_digest(io, &d) < 0)
+		return "unreadable";
+	if (fx_digest_eq(&d, &s->src))
+		return "source";
+	if (fx_digest_eq(&d, &s->dst))
+		return "target";
+	return "partial";
+}
+
+/*
+ * One faulty run (EIO once on a path: read, write and fsync; or a byte
+ * quota on /cache), then the faults go away (as otafault's on retry) and
+ * the updater is rerun. A refused run must leave the source; the reruns
+ * must reach the target. Exit 0 when both hold.
+ */
+static int fault_run(const struct pc_setup *s, const char *eio, uint64_t quota)
+{
+	struct mfw_dfota_apply_result res;
+	struct mfw_dfio *io;
+	const char *st;
+	int r, runs = 0, bad = 0;
+
+	if (mfw_dfio_sim_clone(s->base, &io) < 0)
+		return 99;
+	if (eio)
+		mfw_dfio_sim_inject_eio(io, eio, MFW_DFIO_FAULT_READ | MFW_DFIO_FAULT_WRITE |
+					 MFW_DFIO_FAULT_FSYNC, 1);
+	mfw_dfio_sim_set_cache_quota(io, quota);
+	r = pc_run(s, io, &res);
+	mfw_dfio_sim_power_cycle(io, MFW_DFIO_TEAR_DROP);
+	st = state_name(s, io);
+	printf("fault run (%s%s): code %d, state %s: %s\n", eio ? "EIO on " : "cache quota",
+	       eio ? eio : "", res.code, st, res.message);
+	if (r == 0 || !res.code)
+		bad = 1, fprintf(stderr, "the fault went unnoticed\n");
+	if (!strcmp(st, "target") || (quota && strcmp(st, "source")))
+		bad = 1, fprintf(stderr, "a refused run must leave the source\n");
+	if (!preserved_ok(io, s->user))
+		bad = 1, fprintf(stderr, "a preserved path changed\n");
+	mfw_dfio_sim_inject_eio(io, NULL, 0, 0);
+	mfw_dfio_sim_set_cache_quota(io, 0);
+	do {
+		r = pc_run(s, io, &res);
+		mfw_dfio_sim_power_cycle(io, MFW_DFIO_TEAR_DROP);
+	} while (r < 0 && ++runs < 4);
+	st = state_name(s, io);
+	printf("after the fault: code %d, state %s\n", res.code, st);
+	if (r < 0 || strcmp(st, "target") || !preserved_ok(io, s->user))
+		bad = 1;
+	mfw_dfio_free(io);
+	return bad;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dfota-powercut --pkg ZIP --root DIR --partitions DIR --cache DIR\n"
@@ -185,10 +242,14 @@ int main(int argc, char **argv)
 		{ "files", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "shard", required_argument, NULL, 'H' },
+		{ "eio", required_argument, NULL, 'E' },
+		{ "cache-quota", required_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const char *eio = NULL;
+	uint64_t quota = 0;
 	const char *pkg = NULL, *root = NULL, *parts = NULL, *cache = NULL, *bsrc = NULL, *bdst = NULL;
 	const char *props[MAX_LIST + 1] = { 0 };
 	struct preserve pres = { 0 };
@@ -232,6 +293,8 @@ int main(int argc, char **argv)
 		case 'g': self = true; break;
 		case 'f': files = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = true; break;
+		case 'E': eio = optarg; break;
+		case 'Q': quota = strtoull(optarg, NULL, 10); break;
 		case 'H':
 			if (sscanf(optarg, "%u/%u", &s.shard, &s.nshards) != 2 || !s.nshards ||
 			    s.shard >= s.nshards) {
@@ -322,6 +385,8 @@ int main(int argc, char **argv)
 			res.extracted, res.statements);
 		mfw_dfio_free(t);
 	}
+	if (eio || quota)
+		return fault_run(&s, eio, quota);
 	t0 = clock();
 	r = pc_enumerate(&s, sample, seed, &st);
 	if (r < 0) {

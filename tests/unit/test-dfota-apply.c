@@ -129,7 +129,7 @@ static void test_apply_whole(void **state)
 	assert_int_equal(mfw_dfio_read_small(w.io, MFW_DFOTA_STATE_FILE, buf, sizeof(buf), NULL), 0);
 	assert_memory_equal(buf, "done ", 5);
 	{
-		char st2[128];
+		char st2[256];
 		snprintf(st2, sizeof(st2), "applying %s", buf + 5);
 		assert_int_equal(mfw_dfio_write_small(w.io, MFW_DFOTA_STATE_FILE, st2, strlen(st2)), 0);
 	}
