@@ -13,10 +13,12 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +42,7 @@ static const uint8_t imei_bytes[9] = { 0x08, 0x3A, 0x65, 0x39, 0x08, 0x53, 0x46,
 struct fx {
 	struct mfw_ctx *ctx;
 	struct mfw_emu *emu;
+	char dir[128];   /* private: the image and whatever sidecars the emulator adds */
 	char image[256];
 	pthread_t thread;
 	bool running;
@@ -103,8 +106,9 @@ static struct fx *fx_new(enum mfw_emu_storage storage)
 	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 	assert_non_null(f);
-	snprintf(f->image, sizeof(f->image), "%s/mfw-emu-normal-%d-%p.img", dir, (int)getpid(),
-		 (void *)f);
+	snprintf(f->dir, sizeof(f->dir), "%s/mfw-emu-normal-XXXXXX", dir);
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->image, sizeof(f->image), "%s/modem.img", f->dir);
 	assert_int_equal(mfw_ctx_new(&f->ctx), 0);
 	pthread_mutex_init(&f->lock, NULL);
 	f->df = malloc(sizeof(*f->df));
@@ -153,15 +157,21 @@ static void fx_stop(struct fx *f)
 	assert_int_equal(mfw_ctx_new(&f->ctx), 0);
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 static void fx_free(struct fx *f)
 {
-	char bb[300];
-
 	if (f->emu)
 		fx_stop(f);
-	unlink(f->image);
-	snprintf(bb, sizeof(bb), "%s.badblocks", f->image);
-	unlink(bb);
+	/* the image, its bad-block list and the sidecar directories of the firmware's file systems */
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	mfw_ctx_free(f->ctx);
 	pthread_mutex_destroy(&f->lock);
 	free(f->df);
