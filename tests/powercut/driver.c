@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 	unsigned files = 320;
 	bool json = false, self = false;
 	char self_pkg[64] = "";
-	int c, r, verbose = 0;
+	int c, r, rc, verbose = 0;
 	clock_t t0;
 
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -385,8 +385,10 @@ int main(int argc, char **argv)
 			res.extracted, res.statements);
 		mfw_dfio_free(t);
 	}
-	if (eio || quota)
-		return fault_run(&s, eio, quota);
+	if (eio || quota) {
+		rc = fault_run(&s, eio, quota);
+		goto free_all;
+	}
 	t0 = clock();
 	r = pc_enumerate(&s, sample, seed, &st);
 	if (r < 0) {
@@ -406,11 +408,13 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.total_ops, (unsigned long long)st.tried,
 		       (unsigned long long)st.target, (unsigned long long)st.source,
 		       (unsigned long long)st.other);
+	rc = st.other ? 1 : 0;
+free_all:
 	mfw_dfio_free(s.base);
 	fx_free(&src);
 	fx_free(&dst);
 	if (self_pkg[0])
 		unlink(self_pkg);
 	mfw_ctx_free(ctx);
-	return st.other ? 1 : 0;
+	return rc;
 }
