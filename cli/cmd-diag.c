@@ -8,6 +8,7 @@
 #include "port.h"
 
 #include <modemfw/diag.h>
+#include <modemfw/device.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,15 +17,20 @@
 
 int cli_diag_port_open(struct cli *cli, const char *spec, struct cli_port *port)
 {
+	char found[256];
 	if (!spec || !strcmp(spec, "auto")) {
-		fprintf(stderr, "modemfw: DIAG needs -p PORT (the module's DIAG interface, e.g. "
-				"/dev/ttyUSB0 on an EC25, /dev/wwan0qcdm0 on PCIe, or tcp:HOST:PORT);\n"
-				"finding it automatically is not built yet\n");
-		return EXIT_USAGE;
+		/* the DIAG port of the only module sysfs shows (issue 7's discovery) */
+		struct mfw_device_opts o;
+		int r;
+		cli_device_opts(cli, &o, NULL, NULL, false);
+		r = mfw_discover_pick(cli->ctx, &o, MFW_ROLE_DIAG, found, sizeof(found));
+		if (r < 0)
+			return r;
+		spec = found;
 	}
 	if (!strcmp(spec, "emu")) {
-		fprintf(stderr, "modemfw: the in-process virtual modem has no DIAG port yet; run "
-				"'modemfw emu' with a DIAG listener and pass its address\n");
+		fprintf(stderr, "modemfw: the in-process virtual modem serves EDL only; run "
+				"'modemfw emu --mode normal --listen-diag SPEC ...' and pass that SPEC\n");
 		return EXIT_USAGE;
 	}
 	return cli_port_open(cli, spec, false, port);

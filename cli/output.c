@@ -79,6 +79,8 @@ int cli_report_error(struct cli *cli, int err, const char *what)
 	const char *detail = mfw_ctx_detail(cli->ctx);
 	int code = cli_exit_for(err);
 	char a[512], b[2048];
+	if (!what)
+		what = "auto";
 	if (!detail || !detail[0])
 		detail = mfw_strerror(err);
 	if (cli->json) {
