@@ -46,7 +46,7 @@ flash_usb() { # log flash-options...: modemfw flash over libusb; returns its exi
 
 # 1. libusb: qcserial bound, modemfw detaches it (and says so), flashes, resets.
 sc_libusb() {
-	rm -f "$OUT/nand-libusb.img"*
+	rm -rf "$OUT/nand-libusb.img"*
 	device start --storage nand --image "$OUT/nand-libusb.img"
 	dev=$(edl_dev) || fail "libusb: no 05c6:9008 on the bus"
 	load_driver qcserial
@@ -69,7 +69,7 @@ sc_libusb() {
 # reader falls behind a 24 MiB backup read, so the kernel drops bytes
 # (docs/usb-rig.md, "Findings"). Flashing itself reads only answers.
 sc_tty() {
-	rm -f "$OUT/nand-tty.img"*
+	rm -rf "$OUT/nand-tty.img"*
 	load_driver qcserial
 	device start --storage nand --image "$OUT/nand-tty.img"
 	edl_dev >/dev/null || fail "tty: no 05c6:9008 on the bus"
@@ -100,7 +100,7 @@ sc_tty() {
 # forever: detected within --stall-timeout, then a power cycle and a resumed
 # run). The image must end up identical to the clean libusb flash.
 sc_faults() {
-	rm -f "$OUT/nand-faults.img"*
+	rm -rf "$OUT/nand-faults.img"*
 	unload_driver qcserial 2>/dev/null || true
 	device start --storage nand --image "$OUT/nand-faults.img" \
 		--fault disconnect@bytes=3M,delay=1500
@@ -171,7 +171,7 @@ sc_devices() {
 # laid out as its chunks (tests/usb/qdl-manifest.py): this qdl would write
 # the sparse container as it is.
 sc_qdl() {
-	rm -f "$OUT/emmc-qdl.img"*
+	rm -rf "$OUT/emmc-qdl.img"*
 	load_driver qcserial
 	device start --storage emmc --image "$OUT/emmc-qdl.img"
 	edl_dev >/dev/null || fail "qdl: no 05c6:9008 on the bus"

@@ -26,7 +26,7 @@ python3 "$SRC/tests/data/gen-package.py" --storage emmc --profile small --out "$
 	>"$OUT/gen-emmc.log" 2>&1 || { cat "$OUT/gen-emmc.log"; exit 1; }
 python3 "$HERE/qdl-manifest.py" "$OUT/pkg-emmc/update/firehose" rawprogram0.xml \
 	rawprogram0-qdl.xml
-rm -f "$OUT"/*.img "$OUT"/*.img.*
+rm -rf "$OUT"/*.img "$OUT"/*.img.*
 
 rc=0
 sh "$HERE/run.sh" -t "$LIMIT" "$OUT" "$HERE/guest-scenarios.sh" || rc=$?
