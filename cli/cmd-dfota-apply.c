@@ -133,8 +133,10 @@ int dfota_apply_main(struct cli *cli, int argc, char **argv)
 	if (!cli->json && !cli->quiet)
 		fprintf(stderr, "modemfw: dfota apply: %s (attempt %u: %zu patched, %zu from the cache copy, "
 			"%zu already there, %zu written)\n",
-			res.already_applied ? "already applied" : res.resumed ? "update completed (resumed)" :
-			"update completed", res.attempt, res.patched, res.from_cache, res.already,
+			res.already_applied ? (res.patched + res.from_cache + res.extracted ?
+					       "applied before; the module had changed and was updated again" :
+					       "already applied (verified)") :
+			res.resumed ? "update completed (resumed)" : "update completed", res.attempt, res.patched, res.from_cache, res.already,
 			res.extracted);
 	return EXIT_OK_;
 bad:

@@ -172,7 +172,7 @@ struct mfw_dfota_apply_result {
 	int code;                 /* enum mfw_dfota_code */
 	unsigned attempt;         /* this run's attempt number, from <cache>/fota/retry */
 	bool resumed;             /* an earlier attempt had begun changing the system */
-	bool already_applied;     /* this package was applied completely before: nothing run */
+	bool already_applied;     /* this package had been applied completely before (apply pass re-verified it) */
 	size_t entries;           /* zip entries CRC-checked */
 	size_t statements;        /* top-level script statements run in the apply pass */
 	size_t patched;           /* apply_patch: patched from the source */

@@ -1860,13 +1860,14 @@ int mfw_dfota_apply_io(struct mfw_ctx *ctx, struct mfw_dfio *io, const struct mf
 	r = mfw_dfio_read_small(io, MFW_DFOTA_STATE_FILE, state, sizeof(state), NULL);
 	if (r == MFW_DFIO_E_POWER)
 		goto end;
-	if (r == 0 && !strcmp(state, done)) {
-		/* applied before; only the bookkeeping after it may have been cut */
-		res->already_applied = true;
-		r = finish_cleanup(&u, done);
-		goto end;
-	}
-	res->resumed = r == 0 && !strcmp(state, cur);
+	/*
+	 * Applied before (or only the bookkeeping after it was cut): the source
+	 * checks would fail on the updated system, so run the idempotent apply
+	 * pass instead of trusting the marker. It finds every target in place
+	 * and writes nothing, or repairs what changed since (a re-flash).
+	 */
+	res->already_applied = r == 0 && !strcmp(state, done);
+	res->resumed = res->already_applied || (r == 0 && !strcmp(state, cur));
 	r = 0;
 	if (!res->resumed) {
 		u.check = true;

@@ -122,9 +122,27 @@ static void test_apply_whole(void **state)
 			 MFW_E_NOENT);
 	assert_int_equal(mfw_dfio_read_small(w.io, MFW_AP_CACHE_COPY, buf, sizeof(buf), NULL),
 			 MFW_E_NOENT);
-	/* the same package again: already applied */
+	/* the same package again: already applied, verified, nothing written */
 	assert_int_equal(run(&w, pkg_path, &res, NULL), 0);
 	assert_true(res.already_applied);
+	assert_int_equal(res.patched + res.extracted + res.from_cache, 0);
+	assert_true(is(&w, &w.ddst));
+	/* a module re-flashed to the source while /cache kept the marker: updated again */
+	{
+		struct mfw_dfio *fresh;
+		char mark[128];
+		assert_int_equal(mfw_dfio_read_small(w.io, MFW_DFOTA_STATE_FILE, mark, sizeof(mark), NULL), 0);
+		assert_int_equal(mfw_dfio_sim_new(&fresh), 0);
+		assert_int_equal(fx_load(fresh, &w.src), 0);
+		assert_int_equal(mfw_dfio_mkdir(fresh, MFW_DFOTA_FOTA_DIR, 0755), 0);
+		assert_int_equal(mfw_dfio_write_small(fresh, MFW_DFOTA_STATE_FILE, mark, strlen(mark)), 0);
+		mfw_dfio_free(w.io);
+		w.io = fresh;
+		assert_int_equal(run(&w, pkg_path, &res, NULL), 0);
+		assert_true(res.already_applied);
+		assert_true(res.patched >= 5);
+		assert_true(is(&w, &w.ddst));
+	}
 	/* idempotent apply pass: as if cut at the very end, every target is found in place */
 	assert_int_equal(mfw_dfio_read_small(w.io, MFW_DFOTA_STATE_FILE, buf, sizeof(buf), NULL), 0);
 	assert_memory_equal(buf, "done ", 5);
