@@ -283,7 +283,12 @@ struct send {
 	struct mfw_at *at;
 	/* lines the URC callback received, oldest first */
 	char q[FOTA_QUEUE][MFW_AT_LINE_MAX];
+	unsigned qepoch[FOTA_QUEUE];
 	size_t qh, qn, qdropped;
+	/* bumped at every reopen: a line from an older epoch came before the port went away */
+	unsigned epoch;
+	/* END arrived on a connection that has gone since: the reboot after it already happened */
+	bool end_then_gone;
 };
 
 static void emit(struct send *s, const char *step, int code, uint64_t a, uint64_t b,
@@ -316,14 +321,17 @@ static void on_urc(void *user, const char *line)
 		s->qdropped++;
 	}
 	snprintf(s->q[(s->qh + s->qn) % FOTA_QUEUE], MFW_AT_LINE_MAX, "%s", line);
+	s->qepoch[(s->qh + s->qn) % FOTA_QUEUE] = s->epoch;
 	s->qn++;
 }
 
-static bool queue_pop(struct send *s, char *out)
+static bool queue_pop(struct send *s, char *out, unsigned *epoch)
 {
 	if (!s->qn)
 		return false;
 	memcpy(out, s->q[s->qh], MFW_AT_LINE_MAX);
+	if (epoch)
+		*epoch = s->qepoch[s->qh];
 	s->qh = (s->qh + 1) % FOTA_QUEUE;
 	s->qn--;
 	return true;
@@ -388,6 +396,7 @@ static int port_reopen(struct send *s, int wait_ms, const char *why)
 		sleep_ms(FOTA_REOPEN_POLL_MS);
 	}
 	mfw_ctx_clear_detail(s->ctx);
+	s->epoch++;
 	s->res->reconnects++;
 	emit(s, "reconnect", -1, 0, 0, "the AT port '%s' is back", s->o->port);
 	return 0;
@@ -542,7 +551,7 @@ static int upload_end(struct send *s, uint64_t size, uint16_t sum)
 	uint16_t msum = 0;
 
 	for (;;) {
-		while (queue_pop(s, line)) {
+		while (queue_pop(s, line, NULL)) {
 			const char *l = line;
 
 			/* an 'A' the module sent with no line break before the answer */
@@ -659,10 +668,11 @@ static int follow(struct send *s, const char *label)
 	mfw_deadline_t deadline = mfw_deadline_in(FOTA_START_MS);
 	enum phase ph = PH_START;
 	char line[MFW_AT_LINE_MAX];
+	unsigned epoch;
 	int r;
 
 	for (;;) {
-		while (queue_pop(s, line)) {
+		while (queue_pop(s, line, &epoch)) {
 			struct mfw_fota_urc u;
 
 			r = mfw_fota_urc_parse(line, &u);
@@ -709,6 +719,7 @@ static int follow(struct send *s, const char *label)
 				break;
 			case MFW_FOTA_URC_END:
 				s->res->code = u.value;
+				s->end_then_gone = epoch != s->epoch;
 				return 0;
 			}
 		}
@@ -744,6 +755,9 @@ static int after_end(struct send *s)
 	mfw_deadline_t deadline = mfw_deadline_in(FOTA_END_REBOOT_MS);
 	int r;
 
+	/* the port went away after END was sent and is back: that was the reboot */
+	if (s->end_then_gone)
+		return wait_ready(s, FOTA_REBOOT_MS);
 	while (!mfw_deadline_passed(deadline)) {
 		r = mfw_at_poll_urcs(s->at, mfw_deadline_min(deadline, mfw_deadline_in(200)));
 		if (gone(r))
