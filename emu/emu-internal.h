@@ -278,6 +278,15 @@ int emu_usbredir_open(struct mfw_emu *emu, const char *spec, struct emu_usbredir
 int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
 			struct mfw_transport **ret);
 void emu_usbredir_close(struct emu_usbredir *u); /* NULL is fine */
+const char *emu_usbredir_name(const struct emu_usbredir *u);
+/*
+ * Normal mode: plug in as an EC25 (2c7c:0125: DIAG, NMEA, AT, modem, QMI)
+ * and return interface iface once configured; closing it leaves the
+ * device on the bus. unplug() takes the device off (mode switch).
+ */
+int emu_usbredir_port(struct emu_usbredir *u, int iface, mfw_deadline_t deadline,
+		      struct mfw_transport **ret);
+void emu_usbredir_unplug(struct emu_usbredir *u);
 
 /* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
 int emu_pbl_run(struct emu_link *l, enum emu_end *end);

@@ -332,6 +332,12 @@ int mfw_emu_listen(struct mfw_emu *emu, const char *listen_spec, char *bound, si
 	struct mfw_listener *l;
 	int r;
 
+	if (emu->usbredir && !strcmp(listen_spec, emu_usbredir_name(emu->usbredir))) {
+		/* normal mode's switch to EDL: the same USB connection, re-enumerated */
+		if (bound && cap)
+			snprintf(bound, cap, "%s", listen_spec);
+		return 0;
+	}
 	if (emu->listener || emu->usbredir)
 		return mfw_fail(emu->ctx, MFW_E_BUSY, "the virtual modem already listens");
 	if (!strncmp(listen_spec, "usbredir:", 9)) {
@@ -433,8 +439,11 @@ int mfw_emu_serve(struct mfw_emu *emu, const char *listen_spec)
 	if (emu->listener)
 		mfw_listener_close(emu->listener);
 	emu->listener = NULL;
-	emu_usbredir_close(emu->usbredir);
-	emu->usbredir = NULL;
+	if (!emu->edl_phase) {
+		/* normal mode keeps the USB connection for the firmware's next boot */
+		emu_usbredir_close(emu->usbredir);
+		emu->usbredir = NULL;
+	}
 	/* stopping is the normal way out: report only a failure to keep the data */
 	{
 		int f = mfw_emu_flush(emu);

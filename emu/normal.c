@@ -28,6 +28,7 @@ struct port {
 	char bound[SPEC_MAX];
 	struct mfw_ctx *ctx;        /* the thread's own: detail sentences are per thread */
 	struct mfw_listener *l;
+	int usb_iface;              /* spec "usbredir": this interface of the USB device, else -1 */
 	pthread_t thread;
 	bool running;
 };
@@ -98,7 +99,13 @@ static void *port_thread(void *arg)
 	while (!emu_normal_down(nm) && !atomic_load(&nm->switch_edl) &&
 	       !emu_fota_pending(nm->emu->fota)) {
 		struct mfw_transport *t;
-		int r = mfw_listener_accept(p->l, mfw_deadline_in(NORMAL_POLL_MS), &t);
+		int r;
+
+		if (p->usb_iface >= 0)
+			r = emu_usbredir_port(nm->emu->usbredir, p->usb_iface,
+					      mfw_deadline_in(NORMAL_POLL_MS), &t);
+		else
+			r = mfw_listener_accept(p->l, mfw_deadline_in(NORMAL_POLL_MS), &t);
 
 		if (r == MFW_E_TIMEOUT)
 			continue;
@@ -125,8 +132,20 @@ static void *port_thread(void *arg)
 static int port_open(struct emu_normal *nm, struct port *p)
 {
 	const char *name;
-	int r = mfw_listener_open(p->ctx, p->spec, &p->l);
+	int r;
 
+	p->usb_iface = -1;
+	if (!strcmp(p->spec, "usbredir")) {
+		/* an interface of the EC25 composition (usbredir.c): DIAG is 0, AT is 2 */
+		if (!nm->emu->usbredir)
+			return mfw_fail(nm->emu->ctx, MFW_E_INVAL,
+					"%s port 'usbredir' needs --listen usbredir:...", p->what);
+		p->usb_iface = strcmp(p->what, "DIAG") ? 2 : 0;
+		snprintf(p->bound, sizeof(p->bound), "%s interface %d",
+			 emu_usbredir_name(nm->emu->usbredir), p->usb_iface);
+		return 0;
+	}
+	r = mfw_listener_open(p->ctx, p->spec, &p->l);
 	if (r < 0)
 		return mfw_fail(nm->emu->ctx, r, "%s port: %s", p->what, mfw_ctx_detail(p->ctx));
 	name = mfw_listener_name(p->l);
@@ -143,6 +162,8 @@ static int port_open(struct emu_normal *nm, struct port *p)
 
 static void ports_down(struct emu_normal *nm, struct port *ports, size_t n)
 {
+	bool usb = false;
+
 	atomic_store(&nm->down, true);
 	for (size_t i = 0; i < n; i++) {
 		if (ports[i].running)
@@ -151,7 +172,11 @@ static void ports_down(struct emu_normal *nm, struct port *ports, size_t n)
 		if (ports[i].l)
 			mfw_listener_close(ports[i].l);
 		ports[i].l = NULL;
+		usb |= ports[i].usb_iface >= 0;
 	}
+	/* the interfaces go with the device: it re-enumerates (usbredir.c) */
+	if (usb)
+		emu_usbredir_unplug(nm->emu->usbredir);
 }
 
 static void emit(struct mfw_emu *emu, enum mfw_emu_event_kind kind, const char *at,
@@ -251,6 +276,12 @@ int emu_normal_serve(struct mfw_emu *emu, const char *edl_spec)
 		mfw_ctx_set_log_level(ports[i].ctx, MFW_LOG_TRACE);
 	}
 	snprintf(edl, sizeof(edl), "%s", edl_spec);
+	/* on USB the one QEMU connection carries both personalities: open it first */
+	if (!strncmp(edl_spec, "usbredir:", 9) && !emu->usbredir) {
+		r = mfw_emu_listen(emu, edl_spec, NULL, 0);
+		if (r < 0)
+			goto out_free_ctx;
+	}
 	/*
 	 * EDL spec "diag": the boot ROM comes up where DIAG was (its resolved
 	 * port), as a re-enumerated module keeps its USB path.

@@ -23,3 +23,24 @@ void emu_usbredir_close(struct emu_usbredir *u)
 {
 	(void)u;
 }
+
+const char *emu_usbredir_name(const struct emu_usbredir *u)
+{
+	(void)u;
+	return "";
+}
+
+int emu_usbredir_port(struct emu_usbredir *u, int iface, mfw_deadline_t deadline,
+		      struct mfw_transport **ret)
+{
+	(void)u;
+	(void)iface;
+	(void)deadline;
+	(void)ret;
+	return MFW_E_UNSUPPORTED;
+}
+
+void emu_usbredir_unplug(struct emu_usbredir *u)
+{
+	(void)u;
+}

@@ -4,6 +4,9 @@
  * protocol (libusbredirparser), connected to QEMU's usb-redir chardev, so
  * a guest kernel enumerates a real 05c6:9008 EDL device and binds qcserial,
  * libusb or qdl to it (docs/usb-rig.md, reference usb-test-rig.md section 2).
+ * In normal mode it is an EC25 (2c7c:0125) with the DIAG, NMEA, AT, modem
+ * and QMI interfaces of quectel-at-usb.md section 3; the switch to EDL
+ * re-enumerates it with the other descriptors on the same connection.
  *
  * Two threads. The I/O thread owns the socket and the parser: it answers
  * control requests (descriptors, status, configuration) itself and keeps
@@ -35,10 +38,14 @@
 
 #define EDL_VID 0x05c6
 #define EDL_PID 0x9008
+#define EC25_VID 0x2c7c
+#define EC25_PID 0x0125
 #define EDL_MPS 512
 #define EP0_MPS 64
-#define EP_OUT 0x01
-#define EP_IN 0x81
+/* interfaces of the largest composition (EC25: DIAG, NMEA, AT, modem, QMI) */
+#define UR_MAX_IFACES 5
+/* QMI's notification endpoint (nobody in the rig uses it) */
+#define EP_QMI_INT 0x86
 
 /* QEMU is started first but may take a moment to listen (usb-test-rig.md 3.9). */
 #define UR_CONNECT_MS 30000
@@ -97,6 +104,42 @@ struct ur_in {
 	struct usb_redir_bulk_packet_header hdr;
 };
 
+/* One interface's bulk pair (interface i uses IN 0x81+i and OUT 0x01+i). */
+struct ur_pipe {
+	struct ur_out *out_head, **out_tail;
+	/* read by the device, reply owed; in order: QEMU completes an endpoint's packets in order */
+	struct ur_out *out_done, **out_done_tail;
+	struct ur_msg *in_head, **in_tail;
+	size_t in_queued;
+	struct ur_in *park_head, **park_tail;
+};
+
+/* One personality: what the device says it is. */
+struct ur_desc {
+	uint16_t vid, pid, bcd;
+	const char *manufacturer;
+	int n;                      /* interfaces */
+	uint8_t cls[UR_MAX_IFACES][3];
+	bool qmi_int[UR_MAX_IFACES]; /* a third (interrupt) endpoint: QMI */
+};
+
+static const struct ur_desc desc_edl = {
+	.vid = EDL_VID, .pid = EDL_PID, .bcd = 0x0000,
+	.manufacturer = "Qualcomm CDMA Technologies MSM",
+	.n = 1,
+	.cls = { { 0xff, 0xff, 0xff } },
+};
+
+/* quectel-at-usb.md section 3, "older Quectel": DIAG, NMEA, AT, modem, QMI */
+static const struct ur_desc desc_ec25 = {
+	.vid = EC25_VID, .pid = EC25_PID, .bcd = 0x0318,
+	.manufacturer = "Quectel",
+	.n = 5,
+	.cls = { { 0xff, 0xff, 0xff }, { 0xff, 0x00, 0x00 }, { 0xff, 0x00, 0x00 },
+		 { 0xff, 0x00, 0x00 }, { 0xff, 0xff, 0xff } },
+	.qmi_int = { false, false, false, false, true },
+};
+
 struct emu_usbredir {
 	struct mfw_emu *emu;
 	char name[96];
@@ -113,17 +156,14 @@ struct emu_usbredir {
 	bool gone;           /* socket closed or broken: QEMU went away */
 	bool hello;          /* peer's caps known */
 	bool want_plug;      /* accept() waits for a host */
+	const struct ur_desc *want; /* ... as this device */
+	const struct ur_desc *d;    /* what is plugged in (valid while plugged) */
 	bool plugged;        /* device_connect sent */
 	bool unplug;         /* send device_disconnect */
 	uint8_t config;      /* active configuration, 0 = unconfigured */
 	uint64_t session;    /* bumped on every unplug: old transports read NODEV */
 	mfw_deadline_t plug_after;
-	struct ur_out *out_head, **out_tail;
-	/* read by the device, reply owed; in order: QEMU completes an endpoint's packets in order */
-	struct ur_out *out_done, **out_done_tail;
-	struct ur_msg *in_head, **in_tail;
-	size_t in_queued;
-	struct ur_in *park_head, **park_tail;
+	struct ur_pipe pipe[UR_MAX_IFACES];
 	char product[64];
 };
 
@@ -131,6 +171,8 @@ struct ur_transport {
 	struct mfw_transport base;
 	struct emu_usbredir *u;
 	uint64_t session;
+	int iface;
+	bool port; /* a normal-mode interface: closing it does not unplug the device */
 };
 
 static int cond_init_mono(pthread_cond_t *c)
@@ -174,28 +216,63 @@ static void wake_io(struct emu_usbredir *u)
 
 /* ---- descriptors ---- */
 
-static const uint8_t dev_desc[18] = {
-	18, DT_DEVICE, 0x00, 0x02,      /* USB 2.0 */
-	0x00, 0x00, 0x00, EP0_MPS,      /* class per interface */
-	EDL_VID & 0xff, EDL_VID >> 8, EDL_PID & 0xff, EDL_PID >> 8,
-	0x00, 0x00,                     /* bcdDevice */
-	1, 2, 0,                        /* manufacturer, product; serial is in the product (qdl --serial) */
-	1,                              /* one configuration */
-};
-
 static const uint8_t qualifier_desc[10] = {
 	10, DT_QUALIFIER, 0x00, 0x02, 0x00, 0x00, 0x00, EP0_MPS, 1, 0,
 };
 
-static const uint8_t config_desc[32] = {
-	9, DT_CONFIG, 32, 0, 1, 1, 0, 0x80, 250,  /* bus powered, 500 mA */
-	/* interface 0: the EDL interface, vendor ff/ff/ff with one bulk pair */
-	9, 4, 0, 0, 2, 0xff, 0xff, 0xff, 0,
-	7, 5, EP_IN, 0x02, EDL_MPS & 0xff, EDL_MPS >> 8, 0,
-	7, 5, EP_OUT, 0x02, EDL_MPS & 0xff, EDL_MPS >> 8, 0,
-};
+static int device_desc(const struct ur_desc *d, uint8_t *b)
+{
+	const uint8_t v[18] = {
+		18, DT_DEVICE, 0x00, 0x02,     /* USB 2.0 */
+		0x00, 0x00, 0x00, EP0_MPS,     /* class per interface */
+		d->vid & 0xff, d->vid >> 8, d->pid & 0xff, d->pid >> 8,
+		d->bcd & 0xff, d->bcd >> 8,
+		1, 2, 0,                       /* manufacturer, product; EDL's serial is in the product */
+		1,                             /* one configuration */
+	};
 
-static const char manufacturer[] = "Qualcomm CDMA Technologies MSM";
+	memcpy(b, v, sizeof(v));
+	return sizeof(v);
+}
+
+static uint8_t *put_ep(uint8_t *b, uint8_t addr, uint8_t type, uint16_t mps, uint8_t interval)
+{
+	const uint8_t v[7] = { 7, 5, addr, type, mps & 0xff, mps >> 8, interval };
+
+	memcpy(b, v, sizeof(v));
+	return b + sizeof(v);
+}
+
+/* Configuration 1 with every interface; cap >= 9 + 30 * UR_MAX_IFACES. */
+static int config_desc(const struct ur_desc *d, uint8_t *b)
+{
+	uint8_t *p = b + 9;
+	int len;
+
+	for (int i = 0; i < d->n; i++) {
+		const uint8_t itf[9] = {
+			9, 4, (uint8_t)i, 0, d->qmi_int[i] ? 3 : 2,
+			d->cls[i][0], d->cls[i][1], d->cls[i][2], 0,
+		};
+
+		memcpy(p, itf, sizeof(itf));
+		p += sizeof(itf);
+		p = put_ep(p, (uint8_t)(0x81 + i), 0x02, EDL_MPS, 0);
+		p = put_ep(p, (uint8_t)(0x01 + i), 0x02, EDL_MPS, 0);
+		if (d->qmi_int[i])
+			p = put_ep(p, EP_QMI_INT, 0x03, 8, 9);
+	}
+	len = (int)(p - b);
+	{
+		const uint8_t cfg[9] = {
+			9, DT_CONFIG, len & 0xff, len >> 8, (uint8_t)d->n, 1, 0,
+			0x80, 250, /* bus powered, 500 mA */
+		};
+		memcpy(b, cfg, sizeof(cfg));
+	}
+	return len;
+}
+
 
 /* String descriptor: UTF-16LE of an ASCII string. */
 static int string_desc(const char *s, uint8_t *out, size_t cap)
@@ -222,11 +299,16 @@ static void send_ep_info(struct emu_usbredir *u)
 	/* slots 0-15 are OUT endpoints, 16-31 IN */
 	ep.type[0] = ep.type[16] = usb_redir_type_control;
 	ep.max_packet_size[0] = ep.max_packet_size[16] = EP0_MPS;
-	if (u->config) {
-		ep.type[EP_OUT & 0x0f] = usb_redir_type_bulk;
-		ep.max_packet_size[EP_OUT & 0x0f] = EDL_MPS;
-		ep.type[16 + (EP_IN & 0x0f)] = usb_redir_type_bulk;
-		ep.max_packet_size[16 + (EP_IN & 0x0f)] = EDL_MPS;
+	for (int i = 0; u->config && i < u->d->n; i++) {
+		ep.type[1 + i] = ep.type[17 + i] = usb_redir_type_bulk;
+		ep.max_packet_size[1 + i] = ep.max_packet_size[17 + i] = EDL_MPS;
+		ep.interface[1 + i] = ep.interface[17 + i] = (uint8_t)i;
+		if (u->d->qmi_int[i]) {
+			ep.type[16 + (EP_QMI_INT & 0x0f)] = usb_redir_type_interrupt;
+			ep.max_packet_size[16 + (EP_QMI_INT & 0x0f)] = 8;
+			ep.interval[16 + (EP_QMI_INT & 0x0f)] = 9;
+			ep.interface[16 + (EP_QMI_INT & 0x0f)] = (uint8_t)i;
+		}
 	}
 	usbredirparser_send_ep_info(u->parser, &ep);
 }
@@ -236,12 +318,36 @@ static void send_interface_info(struct emu_usbredir *u)
 	struct usb_redir_interface_info_header itf;
 
 	memset(&itf, 0, sizeof(itf));
-	itf.interface_count = 1;
-	itf.interface[0] = 0;
-	itf.interface_class[0] = 0xff;
-	itf.interface_subclass[0] = 0xff;
-	itf.interface_protocol[0] = 0xff;
+	itf.interface_count = (uint32_t)u->d->n;
+	for (int i = 0; i < u->d->n; i++) {
+		itf.interface[i] = (uint8_t)i;
+		itf.interface_class[i] = u->d->cls[i][0];
+		itf.interface_subclass[i] = u->d->cls[i][1];
+		itf.interface_protocol[i] = u->d->cls[i][2];
+	}
 	usbredirparser_send_interface_info(u->parser, &itf);
+}
+
+static void pipes_init(struct emu_usbredir *u)
+{
+	for (int i = 0; i < UR_MAX_IFACES; i++) {
+		struct ur_pipe *q = &u->pipe[i];
+
+		q->out_tail = &q->out_head;
+		q->out_done_tail = &q->out_done;
+		q->in_tail = &q->in_head;
+		q->park_tail = &q->park_head;
+	}
+}
+
+/* The pipe an endpoint belongs to in the plugged personality, or NULL. */
+static struct ur_pipe *pipe_of(struct emu_usbredir *u, uint8_t ep)
+{
+	int i = (ep & 0x0f) - 1;
+
+	if (!u->plugged || !u->config || i < 0 || i >= u->d->n)
+		return NULL;
+	return &u->pipe[i];
 }
 
 /* ---- queues (under lock) ---- */
@@ -253,34 +359,47 @@ static void send_interface_info(struct emu_usbredir *u)
  */
 static void drop_queues(struct emu_usbredir *u, bool all)
 {
-	while (u->out_head) {
-		struct ur_out *o = u->out_head;
-		u->out_head = o->next;
-		usbredirparser_free_packet_data(u->parser, o->data);
-		free(o);
+	for (int i = 0; i < UR_MAX_IFACES; i++) {
+		struct ur_pipe *q = &u->pipe[i];
+
+		while (q->out_head) {
+			struct ur_out *o = q->out_head;
+			q->out_head = o->next;
+			usbredirparser_free_packet_data(u->parser, o->data);
+			free(o);
+		}
+		q->out_tail = &q->out_head;
+		while (all && q->out_done) {
+			struct ur_out *o = q->out_done;
+			q->out_done = o->next;
+			if (!q->out_done)
+				q->out_done_tail = &q->out_done;
+			usbredirparser_free_packet_data(u->parser, o->data);
+			free(o);
+		}
+		while (q->in_head) {
+			struct ur_msg *m = q->in_head;
+			q->in_head = m->next;
+			free(m);
+		}
+		q->in_tail = &q->in_head;
+		q->in_queued = 0;
+		while (q->park_head) {
+			struct ur_in *p = q->park_head;
+			q->park_head = p->next;
+			free(p);
+		}
+		q->park_tail = &q->park_head;
 	}
-	u->out_tail = &u->out_head;
-	while (all && u->out_done) {
-		struct ur_out *o = u->out_done;
-		u->out_done = o->next;
-		if (!u->out_done)
-			u->out_done_tail = &u->out_done;
-		usbredirparser_free_packet_data(u->parser, o->data);
-		free(o);
-	}
-	while (u->in_head) {
-		struct ur_msg *m = u->in_head;
-		u->in_head = m->next;
-		free(m);
-	}
-	u->in_tail = &u->in_head;
-	u->in_queued = 0;
-	while (u->park_head) {
-		struct ur_in *p = u->park_head;
-		u->park_head = p->next;
-		free(p);
-	}
-	u->park_tail = &u->park_head;
+}
+
+/* Under lock: device->host data not yet taken by the host, on any interface. */
+static bool in_pending(const struct emu_usbredir *u)
+{
+	for (int i = 0; i < UR_MAX_IFACES; i++)
+		if (u->pipe[i].in_head)
+			return true;
+	return false;
 }
 
 /*
@@ -299,32 +418,30 @@ static void reply_bulk(struct emu_usbredir *u, uint64_t id, struct usb_redir_bul
 					in ? (int)len : 0);
 }
 
-/* Match queued device->host data with parked IN requests; answer read OUTs. */
-static void pump(struct emu_usbredir *u)
+/* Match one pipe's queued device->host data with its parked IN requests; answer read OUTs. */
+static bool pump_pipe(struct emu_usbredir *u, struct ur_pipe *q)
 {
 	bool freed = false;
 
-	while (u->out_done) {
-		struct ur_out *o = u->out_done;
+	while (q->out_done) {
+		struct ur_out *o = q->out_done;
 
-		u->out_done = o->next;
-		if (!u->out_done)
-			u->out_done_tail = &u->out_done;
+		q->out_done = o->next;
+		if (!q->out_done)
+			q->out_done_tail = &q->out_done;
 		reply_bulk(u, o->id, &o->hdr, usb_redir_success, NULL, (uint32_t)o->len);
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
 	}
-	while (u->park_head && u->in_head) {
-		struct ur_in *p = u->park_head;
-		struct ur_msg *m = u->in_head;
+	while (q->park_head && q->in_head) {
+		struct ur_in *p = q->park_head;
+		struct ur_msg *m = q->in_head;
 		size_t n = m->len - m->off;
 
 		if (n > p->len)
 			n = p->len;
 		if (m->zlp_owed)
 			n = 0;
-		/* usbredir replies are IN data only, its header says how much */
-		p->hdr.endpoint = EP_IN;
 		reply_bulk(u, p->id, &p->hdr, usb_redir_success, m->data + m->off, (uint32_t)n);
 		if (!m->zlp_owed) {
 			m->off += n;
@@ -338,19 +455,28 @@ static void pump(struct emu_usbredir *u)
 		} else {
 			m->zlp_owed = false;
 		}
-		u->park_head = p->next;
-		if (!u->park_head)
-			u->park_tail = &u->park_head;
+		q->park_head = p->next;
+		if (!q->park_head)
+			q->park_tail = &q->park_head;
 		free(p);
 		if (m->off == m->len && !m->zlp_owed) {
-			u->in_queued -= m->len;
-			u->in_head = m->next;
-			if (!u->in_head)
-				u->in_tail = &u->in_head;
+			q->in_queued -= m->len;
+			q->in_head = m->next;
+			if (!q->in_head)
+				q->in_tail = &q->in_head;
 			free(m);
 			freed = true;
 		}
 	}
+	return freed;
+}
+
+static void pump(struct emu_usbredir *u)
+{
+	bool freed = false;
+
+	for (int i = 0; i < UR_MAX_IFACES; i++)
+		freed |= pump_pipe(u, &u->pipe[i]);
 	if (freed)
 		pthread_cond_broadcast(&u->cond);
 	if (u->unplug) {
@@ -366,17 +492,18 @@ static void pump(struct emu_usbredir *u)
 	    mfw_deadline_passed(u->plug_after)) {
 		struct usb_redir_device_connect_header c = {
 			.speed = usb_redir_speed_high,
-			.vendor_id = EDL_VID,
-			.product_id = EDL_PID,
-			.device_version_bcd = 0x0000,
+			.vendor_id = u->want->vid,
+			.product_id = u->want->pid,
+			.device_version_bcd = u->want->bcd,
 		};
 
 		u->config = 0;
+		u->d = u->want;
 		send_ep_info(u);
 		send_interface_info(u);
 		usbredirparser_send_device_connect(u->parser, &c);
 		u->plugged = true;
-		mfw_dbg(u->emu->ctx, "usbredir: plugged in as %04x:%04x", EDL_VID, EDL_PID);
+		mfw_dbg(u->emu->ctx, "usbredir: plugged in as %04x:%04x", u->d->vid, u->d->pid);
 	}
 }
 
@@ -470,7 +597,7 @@ static void cb_set_alt_setting(void *priv, uint64_t id, struct usb_redir_set_alt
 		.status = usb_redir_success, .interface = h->interface, .alt = h->alt,
 	};
 
-	if (h->interface != 0 || h->alt != 0) {
+	if (!u->plugged || h->interface >= u->d->n || h->alt != 0) {
 		st.status = usb_redir_stall;
 	} else {
 		send_ep_info(u);
@@ -483,7 +610,7 @@ static void cb_get_alt_setting(void *priv, uint64_t id, struct usb_redir_get_alt
 {
 	struct emu_usbredir *u = priv;
 	struct usb_redir_alt_setting_status_header st = {
-		.status = h->interface == 0 ? usb_redir_success : usb_redir_stall,
+		.status = u->plugged && h->interface < u->d->n ? usb_redir_success : usb_redir_stall,
 		.interface = h->interface,
 	};
 
@@ -495,15 +622,15 @@ static int get_descriptor(struct emu_usbredir *u, uint16_t value, uint8_t *buf, 
 {
 	uint8_t type = value >> 8, index = value & 0xff;
 
+	if (!u->plugged)
+		return -1;
 	switch (type) {
 	case DT_DEVICE:
-		memcpy(buf, dev_desc, sizeof(dev_desc));
-		return sizeof(dev_desc);
+		return device_desc(u->d, buf);
 	case DT_CONFIG:
 		if (index)
 			return -1;
-		memcpy(buf, config_desc, sizeof(config_desc));
-		return sizeof(config_desc);
+		return config_desc(u->d, buf);
 	case DT_QUALIFIER:
 		memcpy(buf, qualifier_desc, sizeof(qualifier_desc));
 		return sizeof(qualifier_desc);
@@ -517,9 +644,9 @@ static int get_descriptor(struct emu_usbredir *u, uint16_t value, uint8_t *buf, 
 			buf[3] = 0x04;
 			return 4;
 		case 1:
-			return string_desc(manufacturer, buf, cap);
+			return string_desc(u->d->manufacturer, buf, cap);
 		case 2:
-			return string_desc(u->product, buf, cap);
+			return string_desc(u->d == &desc_edl ? u->product : "EC25", buf, cap);
 		}
 		return -1;
 	}
@@ -587,8 +714,11 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 	struct emu_usbredir *u = priv;
 	uint32_t len = h->length | ((uint32_t)h->length_high << 16);
 
+	struct ur_pipe *q;
+
 	pthread_mutex_lock(&u->lock);
-	if (h->endpoint == EP_IN && u->config) {
+	q = pipe_of(u, h->endpoint);
+	if (q && (h->endpoint & 0x80)) {
 		struct ur_in *p = calloc(1, sizeof(*p));
 
 		if (!p) {
@@ -597,10 +727,10 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 			p->id = id;
 			p->len = len;
 			p->hdr = *h;
-			*u->park_tail = p;
-			u->park_tail = &p->next;
+			*q->park_tail = p;
+			q->park_tail = &p->next;
 		}
-	} else if (h->endpoint == EP_OUT && u->config) {
+	} else if (q) {
 		struct ur_out *o = calloc(1, sizeof(*o));
 
 		if (!o) {
@@ -612,8 +742,8 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 			o->len = data_len > 0 ? (size_t)data_len : 0;
 			o->hdr = *h;
 			data = NULL;
-			*u->out_tail = o;
-			u->out_tail = &o->next;
+			*q->out_tail = o;
+			q->out_tail = &o->next;
 			pthread_cond_broadcast(&u->cond);
 		}
 	} else {
@@ -625,45 +755,54 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 	pthread_mutex_unlock(&u->lock);
 }
 
-static void cb_cancel(void *priv, uint64_t id)
+/* Under lock: answer and forget request id if q holds it. */
+static bool cancel_in_pipe(struct emu_usbredir *u, struct ur_pipe *q, uint64_t id)
 {
-	struct emu_usbredir *u = priv;
 	struct ur_in **pp;
 	struct ur_out **op;
 
-	pthread_mutex_lock(&u->lock);
-	for (pp = &u->park_head; *pp; pp = &(*pp)->next) {
+	for (pp = &q->park_head; *pp; pp = &(*pp)->next) {
 		struct ur_in *p = *pp;
 
 		if (p->id != id)
 			continue;
 		*pp = p->next;
-		if (u->park_tail == &p->next)
-			u->park_tail = pp;
+		if (q->park_tail == &p->next)
+			q->park_tail = pp;
 		reply_bulk(u, id, &p->hdr, usb_redir_cancelled, NULL, 0);
 		free(p);
-		goto out_unlock;
+		return true;
 	}
 	/*
 	 * An OUT the device has not finished reading (a host write timing
 	 * out against a stalled device): the rest of its data never made it
 	 * onto the bus.
 	 */
-	for (op = &u->out_head; *op; op = &(*op)->next) {
+	for (op = &q->out_head; *op; op = &(*op)->next) {
 		struct ur_out *o = *op;
 
 		if (o->id != id)
 			continue;
 		*op = o->next;
-		if (u->out_tail == &o->next)
-			u->out_tail = op;
+		if (q->out_tail == &o->next)
+			q->out_tail = op;
 		reply_bulk(u, id, &o->hdr, usb_redir_cancelled, NULL, (uint32_t)o->off);
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
-		goto out_unlock;
+		return true;
 	}
-	/* already answered: nothing to do */
-out_unlock:
+	return false;
+}
+
+static void cb_cancel(void *priv, uint64_t id)
+{
+	struct emu_usbredir *u = priv;
+
+	pthread_mutex_lock(&u->lock);
+	/* an id not found was answered already: nothing to do */
+	for (int i = 0; i < UR_MAX_IFACES; i++)
+		if (cancel_in_pipe(u, &u->pipe[i], id))
+			break;
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -801,10 +940,9 @@ int emu_usbredir_open(struct mfw_emu *emu, const char *spec, struct emu_usbredir
 		return mfw_fail(emu->ctx, MFW_E_NOMEM, "no memory for the usbredir device");
 	u->emu = emu;
 	u->fd = -1;
-	u->out_tail = &u->out_head;
-	u->out_done_tail = &u->out_done;
-	u->in_tail = &u->in_head;
-	u->park_tail = &u->park_head;
+	pipes_init(u);
+	u->want = &desc_edl;
+	u->d = &desc_edl;
 	u->plug_after = mfw_deadline_in(0);
 	snprintf(u->name, sizeof(u->name), "%s", spec);
 	/* qdl --serial matches the _SN: part of the product string (sahara-firehose.md 1) */
@@ -872,6 +1010,11 @@ out_free:
 	return r;
 }
 
+const char *emu_usbredir_name(const struct emu_usbredir *u)
+{
+	return u->name;
+}
+
 void emu_usbredir_close(struct emu_usbredir *u)
 {
 	if (!u)
@@ -908,11 +1051,11 @@ void emu_usbredir_close(struct emu_usbredir *u)
 /* ---- the device loop's transport ---- */
 
 /* Under lock: o was read to its end; its answer goes out in arrival order. */
-static void out_done(struct emu_usbredir *u, struct ur_out *o)
+static void out_done(struct ur_pipe *q, struct ur_out *o)
 {
 	o->next = NULL;
-	*u->out_done_tail = o;
-	u->out_done_tail = &o->next;
+	*q->out_done_tail = o;
+	q->out_done_tail = &o->next;
 }
 
 static const struct mfw_transport_ops ur_ops;
@@ -929,6 +1072,7 @@ static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadli
 {
 	struct ur_transport *t = (struct ur_transport *)base;
 	struct emu_usbredir *u = t->u;
+	struct ur_pipe *q = &u->pipe[t->iface];
 	int r;
 
 	pthread_mutex_lock(&u->lock);
@@ -940,11 +1084,11 @@ static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadli
 			break;
 		}
 		/* zero-length OUTs are ZLPs ending a host transfer: no bytes for the device */
-		while ((o = u->out_head) && o->off == o->len) {
-			u->out_head = o->next;
-			if (!u->out_head)
-				u->out_tail = &u->out_head;
-			out_done(u, o);
+		while ((o = q->out_head) && o->off == o->len) {
+			q->out_head = o->next;
+			if (!q->out_head)
+				q->out_tail = &q->out_head;
+			out_done(q, o);
 			wake_io(u);
 		}
 		if (o && cap) {
@@ -956,10 +1100,10 @@ static int ur_read(struct mfw_transport *base, void *buf, size_t cap, mfw_deadli
 			o->off += n;
 			if (o->off == o->len) {
 				/* all read: the host's transfer completes now, not earlier */
-				u->out_head = o->next;
-				if (!u->out_head)
-					u->out_tail = &u->out_head;
-				out_done(u, o);
+				q->out_head = o->next;
+				if (!q->out_head)
+					q->out_tail = &q->out_head;
+				out_done(q, o);
 				wake_io(u);
 			}
 			r = (int)n;
@@ -978,6 +1122,7 @@ static int ur_write(struct mfw_transport *base, const void *buf, size_t len,
 {
 	struct ur_transport *t = (struct ur_transport *)base;
 	struct emu_usbredir *u = t->u;
+	struct ur_pipe *q = &u->pipe[t->iface];
 	struct ur_msg *m;
 	int r = 0;
 
@@ -989,7 +1134,7 @@ static int ur_write(struct mfw_transport *base, const void *buf, size_t len,
 			goto out_unlock;
 		}
 		/* backpressure: a host that does not read makes the device wait */
-		if (u->in_queued < UR_IN_QUEUE_MAX)
+		if (q->in_queued < UR_IN_QUEUE_MAX)
 			break;
 		r = cond_wait_until(u, deadline);
 		if (r < 0)
@@ -1005,9 +1150,9 @@ static int ur_write(struct mfw_transport *base, const void *buf, size_t len,
 	m->off = 0;
 	m->zlp_owed = false;
 	memcpy(m->data, buf, len);
-	*u->in_tail = m;
-	u->in_tail = &m->next;
-	u->in_queued += len;
+	*q->in_tail = m;
+	q->in_tail = &m->next;
+	q->in_queued += len;
 	*written = len;
 	wake_io(u);
 out_unlock:
@@ -1015,38 +1160,47 @@ out_unlock:
 	return r;
 }
 
-/* The session is over (reset, fault, stop): the device leaves the bus. */
+/*
+ * Under lock: the device leaves the bus (reset, fault, stop, mode switch).
+ * A module answers <power> or the DIAG switch and resets a moment later:
+ * the host may read what was said first.
+ */
+static void unplug_locked(struct emu_usbredir *u, uint64_t session)
+{
+	mfw_deadline_t drain = mfw_deadline_in(UR_DRAIN_MS);
+
+	wake_io(u);
+	while (in_pending(u) && u->plugged && u->session == session &&
+	       cond_wait_until(u, drain) == 0)
+		;
+	/*
+	 * ... and only then resets: a tty host (qcserial) has the answer in
+	 * the kernel's buffer now, and a hang-up this instant would flush it
+	 * before the tool reads it.
+	 */
+	drain = mfw_deadline_in(UR_RESET_MS);
+	while (u->plugged && u->session == session && cond_wait_until(u, drain) == 0)
+		;
+	if (u->session != session)
+		return;
+	u->session++;
+	u->want_plug = false;
+	u->unplug = true;
+	u->config = 0;
+	drop_queues(u, false);
+	wake_io(u);
+	pthread_cond_broadcast(&u->cond);
+}
+
 static void ur_close(struct mfw_transport *base)
 {
 	struct ur_transport *t = (struct ur_transport *)base;
 	struct emu_usbredir *u = t->u;
 
 	pthread_mutex_lock(&u->lock);
-	if (u->session == t->session) {
-		/*
-		 * A programmer answers <power> and resets a moment later: let
-		 * the host read what was said before the device leaves.
-		 */
-		mfw_deadline_t drain = mfw_deadline_in(UR_DRAIN_MS);
-
-		wake_io(u);
-		while (u->in_head && attached(t) && cond_wait_until(u, drain) == 0)
-			;
-		/*
-		 * ... and only then resets: a tty host (qcserial) has the
-		 * answer in the kernel's buffer now, and a hang-up this
-		 * instant would flush it before the tool reads it.
-		 */
-		drain = mfw_deadline_in(UR_RESET_MS);
-		while (attached(t) && cond_wait_until(u, drain) == 0)
-			;
-		u->session++;
-		u->want_plug = false;
-		u->unplug = true;
-		u->config = 0;
-		drop_queues(u, false);
-		wake_io(u);
-	}
+	/* an EDL session is the device; a normal-mode port is one of its interfaces */
+	if (!t->port)
+		unplug_locked(u, t->session);
 	pthread_mutex_unlock(&u->lock);
 	free(t);
 }
@@ -1058,27 +1212,28 @@ static const struct mfw_transport_ops ur_ops = {
 	.close = ur_close,
 };
 
-int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
-			struct mfw_transport **ret)
+/* Plug in as d (unless it already is) and wait for the host to configure it. */
+static int plug_and_wait(struct emu_usbredir *u, const struct ur_desc *d, int iface,
+			 mfw_deadline_t deadline, struct mfw_transport **ret)
 {
 	struct ur_transport *t;
 	int r = 0;
 
 	pthread_mutex_lock(&u->lock);
-	if (!u->want_plug) {
+	if (!u->want_plug || u->want != d) {
 		u->want_plug = true;
+		u->want = d;
 		wake_io(u);
 	}
 	/* a host is there once it has set configuration 1, as real EDL sends HELLO then */
-	while (!u->gone && !(u->plugged && u->config == 1)) {
+	while (!u->gone && !(u->plugged && u->d == d && u->config == 1)) {
 		r = cond_wait_until(u, deadline);
 		if (r < 0)
 			break;
 	}
-	if (u->gone) {
+	if (u->gone)
 		r = mfw_fail(u->emu->ctx, MFW_E_NODEV, "QEMU closed the usb-redir connection '%s'",
 			     u->name);
-	}
 	if (r < 0) {
 		pthread_mutex_unlock(&u->lock);
 		return r;
@@ -1091,10 +1246,35 @@ int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
 	t->base.ops = &ur_ops;
 	t->base.ctx = u->emu->ctx;
 	t->base.max_packet = EDL_MPS;
-	snprintf(t->base.name, sizeof(t->base.name), "%s (%04x:%04x)", u->name, EDL_VID, EDL_PID);
+	snprintf(t->base.name, sizeof(t->base.name), "%s (%04x:%04x if%d)", u->name, d->vid,
+		 d->pid, iface);
 	t->u = u;
 	t->session = u->session;
+	t->iface = iface;
+	t->port = d != &desc_edl;
 	pthread_mutex_unlock(&u->lock);
 	*ret = &t->base;
 	return 0;
+}
+
+int emu_usbredir_accept(struct emu_usbredir *u, mfw_deadline_t deadline,
+			struct mfw_transport **ret)
+{
+	return plug_and_wait(u, &desc_edl, 0, deadline, ret);
+}
+
+int emu_usbredir_port(struct emu_usbredir *u, int iface, mfw_deadline_t deadline,
+		      struct mfw_transport **ret)
+{
+	if (iface < 0 || iface >= desc_ec25.n)
+		return MFW_E_INVAL;
+	return plug_and_wait(u, &desc_ec25, iface, deadline, ret);
+}
+
+void emu_usbredir_unplug(struct emu_usbredir *u)
+{
+	pthread_mutex_lock(&u->lock);
+	if (u->plugged || u->want_plug)
+		unplug_locked(u, u->session);
+	pthread_mutex_unlock(&u->lock);
 }
