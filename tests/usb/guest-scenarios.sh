@@ -186,8 +186,44 @@ sc_qdl() {
 	ok "qdl flashed the eMMC package in $((t1 - t0)) ms"
 }
 
+# 6. normal mode: an EC25 (2c7c:0125) whose interfaces option binds as
+# ttyUSB0 (DIAG) .. ttyUSB3 (modem); modemfw devices lists it with its ports,
+# modemfw edl switches it over DIAG, it re-enumerates as 05c6:9008 and is
+# found again; a Firehose reset boots the firmware again.
+sc_normal() {
+	rm -rf "$OUT/nand-normal.img"*
+	load_driver option
+	load_driver qcserial
+	device start --mode normal --listen-at usbredir --listen-diag usbredir --storage nand \
+		--image "$OUT/nand-normal.img" --diag-noise 0
+	dev=$(wait_usb 2c7c 0125 20) || fail "normal: no 2c7c:0125 on the bus"
+	i=0
+	while [ ! -c /dev/ttyUSB2 ]; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && fail "normal: option made no /dev/ttyUSB2"
+		sleep 0.1
+	done
+	"$MODEMFW" devices >"$OUT/devices-normal.txt" 2>&1 || { cat "$OUT/devices-normal.txt"; fail "normal: devices failed"; }
+	cat "$OUT/devices-normal.txt"
+	grep -q "2c7c:0125" "$OUT/devices-normal.txt" || fail "normal: 2c7c:0125 not listed"
+	grep -q "ttyUSB0" "$OUT/devices-normal.txt" && grep -q "ttyUSB2" "$OUT/devices-normal.txt" ||
+		fail "normal: the DIAG and AT ports are not listed"
+	t0=$(t_ms)
+	"$MODEMFW" -v edl -p /dev/ttyUSB0 >"$OUT/edl-switch.log" 2>&1 || {
+		tail -5 "$OUT/edl-switch.log"
+		fail "normal: modemfw edl failed"
+	}
+	edl_dev >/dev/null || fail "normal: no 05c6:9008 after the DIAG switch"
+	t1=$(t_ms)
+	gone_usb 2c7c 0125 5 || fail "normal: 2c7c:0125 still on the bus in EDL"
+	"$MODEMFW" devices >"$OUT/devices-edl.txt" 2>&1 || true
+	grep -q "05c6:9008" "$OUT/devices-edl.txt" || fail "normal: 05c6:9008 not listed after the switch"
+	device stop
+	ok "normal mode 2c7c:0125 ($dev) listed with DIAG/AT ports, switched to EDL over DIAG and re-found as 05c6:9008 in $((t1 - t0)) ms"
+}
+
 start_udevd
-for s in libusb tty faults devices qdl; do
+for s in libusb tty faults devices qdl normal; do
 	want "$s" || continue
 	say "scenario $s at $(t_ms) ms"
 	if ! (sc_$s); then

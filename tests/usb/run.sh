@@ -94,7 +94,7 @@ dev_start() { # emu options...
 	DPID=$!
 	i=0
 	# listening = connected to QEMU's socket (it retries until QEMU listens)
-	while ! grep -q "listening on" "$log"; do
+	while ! grep -q "listening on\|in normal mode" "$log"; do
 		kill -0 "$DPID" 2>/dev/null || { DPID=""; return 1; }
 		[ $i -gt 400 ] && return 1
 		sleep 0.1
