@@ -110,7 +110,7 @@ text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
 start = text.find("## DFOTA power-cut enumeration")
 if start >= 0:
     nxt = text.find("\n## ", start + 3)
-    text = text[:start] + sec + (text[nxt + 1:] if nxt >= 0 else "")
+    text = text[:start] + sec + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
 else:
     text = text.rstrip("\n") + "\n\n" + sec
 open(doc, "w").write(text)
