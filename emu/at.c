@@ -102,11 +102,27 @@ static int cmd_info(struct at_conn *c, const char *text, enum at_form form)
 	return 0;
 }
 
+/*
+ * The revision is the firmware version without its sub-version: after a
+ * DFOTA update both follow the root file system's version file, so that
+ * ATI and AT+QGMR agree (a host takes a QGMR answer that does not start
+ * with the revision for an incomplete one).
+ */
+static void revision(struct at_conn *c, char *out, size_t cap)
+{
+	emu_fota_version(c->nm->emu->fota, SUBREVISION, out, cap);
+	out[strcspn(out, "_")] = 0;
+}
+
 static int at_i(struct at_conn *c, enum at_form form, const char *arg)
 {
+	char rev[160], text[256];
+
 	if (form != AT_EXEC || (arg[0] && strcmp(arg, "0")))
 		return -1;
-	at_text(c, "\r\nQuectel\r\n" MODEL "\r\nRevision: " REVISION "\r\n");
+	revision(c, rev, sizeof(rev));
+	snprintf(text, sizeof(text), "\r\nQuectel\r\n" MODEL "\r\nRevision: %s\r\n", rev);
+	at_text(c, text);
 	return 0;
 }
 
@@ -132,8 +148,12 @@ static int at_model(struct at_conn *c, enum at_form form, const char *arg)
 
 static int at_gmr(struct at_conn *c, enum at_form form, const char *arg)
 {
+	char rev[160], text[180];
+
 	(void)arg;
-	return cmd_info(c, "Revision: " REVISION, form);
+	revision(c, rev, sizeof(rev));
+	snprintf(text, sizeof(text), "Revision: %s", rev);
+	return cmd_info(c, text, form);
 }
 
 static int at_qgmr(struct at_conn *c, enum at_form form, const char *arg)

@@ -734,14 +734,19 @@ static int follow(struct send *s, const char *label)
 					ph == PH_START ? "waiting for START" :
 					ph == PH_DOWNLOAD ? "during the download" : "during the update",
 					s->res->last_pct);
-		r = mfw_at_poll_urcs(s->at, mfw_deadline_min(deadline, mfw_deadline_in(200)));
-		if (gone(r)) {
+		if (!s->at) {
 			/* the reboot into recovery (or a power loss there): the port comes back */
 			r = port_reopen(s, FOTA_REBOOT_MS, "the module rebooted");
 			if (r < 0)
 				return r;
 			if (ph != PH_DOWNLOAD)
 				deadline = mfw_deadline_in(FOTA_IDLE_MS);
+			continue;
+		}
+		r = mfw_at_poll_urcs(s->at, mfw_deadline_min(deadline, mfw_deadline_in(200)));
+		if (gone(r)) {
+			/* what arrived before the port went is handled first, then it is reopened */
+			port_close(s);
 			continue;
 		}
 		if (r < 0)
@@ -755,8 +760,8 @@ static int after_end(struct send *s)
 	mfw_deadline_t deadline = mfw_deadline_in(FOTA_END_REBOOT_MS);
 	int r;
 
-	/* the port went away after END was sent and is back: that was the reboot */
-	if (s->end_then_gone)
+	/* the port went away after END was sent: that was the reboot */
+	if (!s->at || s->end_then_gone)
 		return wait_ready(s, FOTA_REBOOT_MS);
 	while (!mfw_deadline_passed(deadline)) {
 		r = mfw_at_poll_urcs(s->at, mfw_deadline_min(deadline, mfw_deadline_in(200)));

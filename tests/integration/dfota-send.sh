@@ -8,6 +8,7 @@
 #   result 0 and the module's tree and partitions equal DST (content,
 #   modes, symlinks; owners when run as root), AT+QGMR reports DST's version;
 #   the same with two power losses in the recovery (it reboots and resumes);
+#   five power losses: the updater's retry counter stops the sixth run (521);
 #   a package for another source version: 505, module unchanged;
 #   a module whose files differ from SRC: 510, module unchanged;
 #   a module whose cache is too small: 511, module unchanged;
@@ -205,6 +206,12 @@ send random "$T/src" "$WORK/update.zip" --fault fota-powercut@random,seed=8,rang
 [ "$CODE" = 0 ] || { cat "$DEV/send.err" >&2; fail "random: code $CODE exit $RC"; }
 grep -q 'fault: power lost' "$DEV/emu.log" || fail "random: no power loss"
 updated random
+
+echo "== five power losses: the updater's retry limit ends the sixth run with 521"
+send retries "$T/src" "$WORK/update.zip" --fault fota-powercut@op=40 --fault fota-powercut@op=40 \
+	--fault fota-powercut@op=40 --fault fota-powercut@op=40 --fault fota-powercut@op=40
+[ "$CODE" = 521 ] && [ "$RC" = 6 ] || { cat "$DEV/send.err" >&2; fail "retries: code $CODE exit $RC"; }
+[ "$(grep -c 'fault: power lost' "$DEV/emu.log")" = 5 ] || fail "retries: expected five power losses"
 
 echo "== a package for another version: 505, module unchanged"
 send version "$T/src" "$WORK/other.zip"
