@@ -62,6 +62,15 @@
  * read chunks, so a host that stops reading is felt as backpressure.
  */
 #define UR_IN_QUEUE_MAX (4u << 20)
+/*
+ * The first data of a plugged device goes out this long after the host's
+ * first IN request. A tty host (qcserial, option) starts its reads at
+ * open(), before it has set raw termios; data in that window goes through
+ * the line discipline with ECHO on and back to the device (a Sahara HELLO
+ * came back as "^A^@..."). Under TCG the window is tens of milliseconds;
+ * a real boot ROM, too, takes a moment before its HELLO.
+ */
+#define UR_FIRST_IN_MS 300
 /* How long a device that goes off the bus waits for the host to read its last words. */
 #define UR_DRAIN_MS 1000
 /* From the host reading that answer to the device leaving the bus (a reset takes a moment). */
@@ -112,6 +121,8 @@ struct ur_pipe {
 	struct ur_msg *in_head, **in_tail;
 	size_t in_queued;
 	struct ur_in *park_head, **park_tail;
+	bool started;               /* the host has asked for data since the plug */
+	mfw_deadline_t hold_until;  /* no data before this (UR_FIRST_IN_MS) */
 };
 
 /* One personality: what the device says it is. */
@@ -433,7 +444,7 @@ static bool pump_pipe(struct emu_usbredir *u, struct ur_pipe *q)
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
 	}
-	while (q->park_head && q->in_head) {
+	while (q->park_head && q->in_head && mfw_deadline_passed(q->hold_until)) {
 		struct ur_in *p = q->park_head;
 		struct ur_msg *m = q->in_head;
 		size_t n = m->len - m->off;
@@ -499,6 +510,8 @@ static void pump(struct emu_usbredir *u)
 
 		u->config = 0;
 		u->d = u->want;
+		for (int i = 0; i < UR_MAX_IFACES; i++)
+			u->pipe[i].started = false;
 		send_ep_info(u);
 		send_interface_info(u);
 		usbredirparser_send_device_connect(u->parser, &c);
@@ -721,6 +734,10 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 	if (q && (h->endpoint & 0x80)) {
 		struct ur_in *p = calloc(1, sizeof(*p));
 
+		if (!q->started) {
+			q->started = true;
+			q->hold_until = mfw_deadline_in(UR_FIRST_IN_MS);
+		}
 		if (!p) {
 			reply_bulk(u, id, h, usb_redir_ioerror, NULL, 0);
 		} else {

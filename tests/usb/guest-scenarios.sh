@@ -74,17 +74,6 @@ sc_tty() {
 	device start --storage nand --image "$OUT/nand-tty.img"
 	edl_dev >/dev/null || fail "tty: no 05c6:9008 on the bus"
 	wait_tty || fail "tty: qcserial made no /dev/ttyUSB0"
-	# A HELLO that arrives between open() and the tool's raw termios is
-	# echoed back by the line discipline (ECHO is on by default) and the
-	# boot ROM sees garbage. Under TCG that window is wide. The port keeps
-	# its termios across opens and re-enumeration, so set it once and
-	# power-cycle the module for a clean HELLO (docs/usb-rig.md, findings).
-	stty -F /dev/ttyUSB0 raw -echo -echoe -echok -echoctl -echoke ||
-		fail "tty: stty on /dev/ttyUSB0 failed"
-	device kill
-	device start --storage nand --image "$OUT/nand-tty.img"
-	edl_dev >/dev/null || fail "tty: no 05c6:9008 after the power cycle"
-	wait_tty || fail "tty: no /dev/ttyUSB0 after the power cycle"
 	t0=$(t_ms)
 	rc=0
 	"$MODEMFW" -v flash "$OUT/pkg-nand" -p /dev/ttyUSB0 --journal-dir "$OUT/j-tty" --no-backup \
