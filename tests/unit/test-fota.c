@@ -24,12 +24,12 @@
 
 static void test_checksum(void **state)
 {
-	(void)state;
 	const uint8_t a[] = { 0x12, 0x34, 0x56, 0x78 };
 	const uint8_t odd[] = { 0x12, 0x34, 0xab };
 	uint8_t big[3000];
 	uint16_t whole, part;
 
+	(void)state;
 	assert_int_equal(mfw_fota_checksum(0, NULL, 0), 0);
 	/* big-endian words XORed: 0x1234 ^ 0x5678 */
 	assert_int_equal(mfw_fota_checksum(0, a, 4), 0x1234 ^ 0x5678);
@@ -49,9 +49,9 @@ static void test_checksum(void **state)
 
 static void test_urc_parse(void **state)
 {
-	(void)state;
 	struct mfw_fota_urc u;
 
+	(void)state;
 	assert_int_equal(mfw_fota_urc_parse("+QIND: \"FOTA\",\"START\"", &u), 1);
 	assert_int_equal(u.kind, MFW_FOTA_URC_START);
 	assert_int_equal(mfw_fota_urc_parse("+QIND: \"FOTA\",\"UPDATING\",57", &u), 1);
@@ -85,10 +85,10 @@ static void test_urc_parse(void **state)
 
 static void test_answers(void **state)
 {
-	(void)state;
 	uint64_t a, b;
 	uint16_t sum;
 
+	(void)state;
 	assert_int_equal(mfw_fota_parse_qfupl("+QFUPL: 167434,298a", &a, &sum), 0);
 	assert_int_equal(a, 167434);
 	assert_int_equal(sum, 0x298a);
@@ -107,9 +107,9 @@ static void test_answers(void **state)
 
 static void test_codes(void **state)
 {
-	(void)state;
 	bool v;
 
+	(void)state;
 	assert_string_equal(mfw_fota_code_text(0, &v), "the update succeeded");
 	assert_true(v);
 	assert_non_null(strstr(mfw_fota_code_text(505, &v), "another firmware version"));
@@ -316,12 +316,12 @@ static const char *const urcs_ok[] = {
 
 static void test_send_ok(void **state)
 {
-	(void)state;
 	struct fake f = { .urcs = urcs_ok, .drop_after_urcs = true };
 	struct mfw_fota_send_result res;
 	char spec[128], pkg[64], detail[600];
 	int r;
 
+	(void)state;
 	make_package(pkg, sizeof(pkg), 5 * 1024 + 3); /* five acknowledged blocks and a tail */
 	fake_start(&f, spec, sizeof(spec));
 	r = run_send(spec, pkg, &res, detail, sizeof(detail));
@@ -341,12 +341,12 @@ static void test_send_ok(void **state)
 
 static void test_send_bad_checksum(void **state)
 {
-	(void)state;
 	struct fake f = { .sum_xor = 0x0101 };
 	struct mfw_fota_send_result res;
 	char spec[128], pkg[64], detail[600];
 	int r;
 
+	(void)state;
 	make_package(pkg, sizeof(pkg), 2048);
 	fake_start(&f, spec, sizeof(spec));
 	r = run_send(spec, pkg, &res, detail, sizeof(detail));
@@ -361,12 +361,12 @@ static void test_send_bad_checksum(void **state)
 
 static void test_send_bad_size(void **state)
 {
-	(void)state;
 	struct fake f = { .size_delta = -1 };
 	struct mfw_fota_send_result res;
 	char spec[128], pkg[64], detail[600];
 	int r;
 
+	(void)state;
 	make_package(pkg, sizeof(pkg), 1500);
 	fake_start(&f, spec, sizeof(spec));
 	r = run_send(spec, pkg, &res, detail, sizeof(detail));
@@ -387,12 +387,12 @@ static const char *const urcs_garbage[] = {
 
 static void test_send_too_many_malformed(void **state)
 {
-	(void)state;
 	struct fake f = { .urcs = urcs_garbage };
 	struct mfw_fota_send_result res;
 	char spec[128], pkg[64], detail[600];
 	int r;
 
+	(void)state;
 	make_package(pkg, sizeof(pkg), 100);
 	fake_start(&f, spec, sizeof(spec));
 	r = run_send(spec, pkg, &res, detail, sizeof(detail));
@@ -411,12 +411,12 @@ static const char *const urcs_505[] = {
 
 static void test_send_end_code(void **state)
 {
-	(void)state;
 	struct fake f = { .urcs = urcs_505, .drop_after_urcs = true };
 	struct mfw_fota_send_result res;
 	char spec[128], pkg[64], detail[600];
 	int r;
 
+	(void)state;
 	make_package(pkg, sizeof(pkg), 1024);
 	fake_start(&f, spec, sizeof(spec));
 	r = run_send(spec, pkg, &res, detail, sizeof(detail));
