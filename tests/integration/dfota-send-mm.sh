@@ -1,0 +1,99 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# modemfw dfota send holds ModemManager off the module for the whole send: a private
+# dbus-daemon, the fake ModemManager (tests/fake-mm), and a fake AT port on a pty standing
+# in for the recorded EC25's /dev/ttyUSB2 (tests/data/sysfs/ec25). The module answers a URL
+# update with HTTPSTART/HTTPEND,701 (no network); the send must inhibit the module's uid
+# before its first AT command and release it after its last one.
+. "$SRCDIR/tests/integration/lib.sh"
+FAKE_MM="$BUILDDIR/tests/fake-mm/fake-mm"
+TREE="$SRCDIR/tests/data/sysfs/ec25"
+UID_EC25=/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1
+[ -x "$FAKE_MM" ] || fail "fake-mm not built ($FAKE_MM)"
+command -v dbus-daemon >/dev/null || fail "dbus-daemon missing: run scripts/install-deps.sh"
+
+PIDS=""
+stop_all() {
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+	cleanup
+}
+trap stop_all EXIT INT TERM
+
+wait_for() { # FILE PATTERN what
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && fail "timed out waiting for $3 ('$2' in $1): $(cat "$1" 2>/dev/null)"
+		sleep 0.1
+	done
+}
+
+dbus-daemon --session --nofork --print-address=1 >"$WORK/bus.addr" 2>"$WORK/bus.err" &
+PIDS="$PIDS $!"
+wait_for "$WORK/bus.addr" "unix:" "dbus-daemon"
+ADDR=$(head -1 "$WORK/bus.addr")
+
+# the module's AT port (echo off): every command is logged with whether ModemManager was
+# inhibited when it arrived
+mkdir -p "$WORK/dev"
+python3 - "$WORK/dev/ttyUSB2" "$WORK/at.log" "$WORK/mm.log" <<'PY' &
+import os, pty, select, sys, time
+link, log, mmlog = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def held():
+    """is ModemManager inhibited right now (the fake's log: an inhibit, no release yet)?"""
+    try:
+        t = open(mmlog).read()
+    except OSError:
+        return False
+    return " true " in t and " false " not in t
+
+master, slave = pty.openpty()
+os.symlink(os.ttyname(slave), link)
+ok = b"\r\nOK\r\n"
+answers = {
+    b"AT": ok, b"AT+CMEE=1": ok,
+    b"ATI": b"\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n" + ok,
+    b"AT+QGMR": b"\r\nEC25EFAR06A06M4G_01.003.01.003\r\n" + ok,
+    b"AT+GSN": b"\r\n867962040000005\r\n" + ok,
+    b'AT+QFOTADL="http://example.invalid/u.zip"': ok +
+        b'\r\n+QIND: "FOTA","HTTPSTART"\r\n\r\n+QIND: "FOTA","HTTPEND",701\r\n',
+}
+buf = b""
+end = time.time() + 100
+with open(log, "a", buffering=1) as lf:
+    lf.write("ready\n")
+    while time.time() < end:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            buf += os.read(master, 256)
+        except OSError:
+            time.sleep(0.05)
+            continue
+        while b"\r" in buf:
+            cmd, buf = buf.split(b"\r", 1)
+            lf.write("cmd %s %s\n" % (cmd.decode(errors="replace"), "held" if held() else "NOT-HELD"))
+            os.write(master, answers.get(cmd, b"\r\nERROR\r\n"))
+PY
+PIDS="$PIDS $!"
+wait_for "$WORK/at.log" ready "fake AT port"
+
+: >"$WORK/mm.log"
+"$FAKE_MM" --address "$ADDR" --device "$UID_EC25" --log "$WORK/mm.log" --timeout 100 &
+PIDS="$PIDS $!"
+wait_for "$WORK/mm.log" ready "fake ModemManager"
+
+rc=0
+DBUS_SYSTEM_BUS_ADDRESS="$ADDR" "$MODEMFW" dfota send -p "$WORK/dev/ttyUSB2" --sysfs "$TREE" \
+	--dev "$WORK/dev" --url http://example.invalid/u.zip >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ $rc = 1 ] || fail "dfota send exited $rc: $(cat "$WORK/err")"
+grep -q '^result 701: the HTTP download failed' "$WORK/out" || fail "no 701: $(cat "$WORK/out")"
+grep -q 'cmd AT+QFOTADL="http://example.invalid/u.zip" held' "$WORK/at.log" || fail "no AT+QFOTADL: $(cat "$WORK/at.log")"
+! grep -q "NOT-HELD" "$WORK/at.log" || fail "AT commands while ModemManager was not inhibited: $(cat "$WORK/at.log")"
+sed -n 's/^\(inhibit [^ ]* [a-z]*\) .*/\1/p' "$WORK/mm.log" >"$WORK/calls"
+printf 'inhibit %s true\ninhibit %s false\n' "$UID_EC25" "$UID_EC25" | cmp -s - "$WORK/calls" ||
+	fail "InhibitDevice calls: $(cat "$WORK/mm.log")"
+grep -q "inhibited it over D-Bus" "$WORK/err" || fail "no inhibit notice: $(cat "$WORK/err")"
+echo "dfota-send-mm: ok"
