@@ -726,6 +726,18 @@ static int follow(struct send *s, const char *label)
 		if (mfw_cancelled(s->ctx))
 			return mfw_fail(s->ctx, MFW_E_CANCELLED,
 					"cancelled while the module updates (it goes on by itself)");
+		if (!s->at) {
+			/*
+			 * the reboot into recovery (or a power loss there): the port comes
+			 * back within its own bound, whatever was left of the phase's
+			 */
+			r = port_reopen(s, FOTA_REBOOT_MS, "the module rebooted");
+			if (r < 0)
+				return r;
+			if (ph != PH_DOWNLOAD)
+				deadline = mfw_deadline_in(FOTA_IDLE_MS);
+			continue;
+		}
 		if (mfw_deadline_passed(deadline) || mfw_deadline_passed(total))
 			return mfw_fail(s->ctx, MFW_E_TIMEOUT,
 					"no FOTA report from the module for %d s %s (last progress %d%%)",
@@ -734,15 +746,6 @@ static int follow(struct send *s, const char *label)
 					ph == PH_START ? "waiting for START" :
 					ph == PH_DOWNLOAD ? "during the download" : "during the update",
 					s->res->last_pct);
-		if (!s->at) {
-			/* the reboot into recovery (or a power loss there): the port comes back */
-			r = port_reopen(s, FOTA_REBOOT_MS, "the module rebooted");
-			if (r < 0)
-				return r;
-			if (ph != PH_DOWNLOAD)
-				deadline = mfw_deadline_in(FOTA_IDLE_MS);
-			continue;
-		}
 		r = mfw_at_poll_urcs(s->at, mfw_deadline_min(deadline, mfw_deadline_in(200)));
 		if (gone(r)) {
 			/* what arrived before the port went is handled first, then it is reopened */
