@@ -102,6 +102,7 @@ enum emu_fault_kind {
 	EMU_FAULT_SLOWACK,    /* final ACK after ms= */
 	EMU_FAULT_BADBLOCK,   /* a <program> grows a bad block and fails */
 	EMU_FAULT_NOHELLO,    /* the HELLO of a power-up is lost: past-HELLO state */
+	EMU_FAULT_HALT,       /* USB: STALL the transfer carrying a byte (usbredir.c) */
 };
 
 enum emu_fault_trigger {
@@ -287,6 +288,12 @@ const char *emu_usbredir_name(const struct emu_usbredir *u);
 int emu_usbredir_port(struct emu_usbredir *u, int iface, mfw_deadline_t deadline,
 		      struct mfw_transport **ret);
 void emu_usbredir_unplug(struct emu_usbredir *u);
+/*
+ * The "halt" fault: t's OUT endpoint answers the transfer being read with
+ * STALL and every later one until the host clears the halt. MFW_E_UNSUPPORTED
+ * when t is not a usbredir transport.
+ */
+int emu_usbredir_halt(struct mfw_transport *t);
 
 /* pbl.c: run the boot ROM until the programmer starts (returns 0) or the session ends (< 0 / end). */
 int emu_pbl_run(struct emu_link *l, enum emu_end *end);

@@ -33,6 +33,7 @@ static const char *const kind_names[] = {
 	[EMU_FAULT_DISCONNECT] = "disconnect", [EMU_FAULT_FLOOD] = "flood",
 	[EMU_FAULT_NAK] = "nak",           [EMU_FAULT_SLOWACK] = "slowack",
 	[EMU_FAULT_BADBLOCK] = "badblock", [EMU_FAULT_NOHELLO] = "nohello",
+	[EMU_FAULT_HALT] = "halt",
 };
 
 const char *emu_fault_kind_name(enum emu_fault_kind k)
@@ -133,7 +134,7 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t err
 				break;
 		if (i == MFW_ARRAY_SIZE(kind_names))
 			BAD("unknown kind '%s' (stall, silence, drop, corrupt, disconnect, flood, nak, "
-			    "slowack, badblock, nohello)", kind);
+			    "slowack, badblock, nohello, halt)", kind);
 		f->kind = (enum emu_fault_kind)i;
 		if (sep == '@') {
 			/* the trigger is the first item after '@' */
@@ -240,8 +241,11 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t err
 	if (f->trig == EMU_TRIG_ALWAYS &&
 	    (f->kind == EMU_FAULT_STALL || f->kind == EMU_FAULT_SILENCE || f->kind == EMU_FAULT_DROP ||
 	     f->kind == EMU_FAULT_CORRUPT || f->kind == EMU_FAULT_DISCONNECT ||
-	     f->kind == EMU_FAULT_BADBLOCK || f->kind == EMU_FAULT_NOHELLO))
+	     f->kind == EMU_FAULT_BADBLOCK || f->kind == EMU_FAULT_NOHELLO ||
+	     f->kind == EMU_FAULT_HALT))
 		BAD("'%s' fires once: use bytes=N, op=N or random", kind_names[f->kind]);
+	if (f->kind == EMU_FAULT_HALT && f->trig != EMU_TRIG_BYTES)
+		BAD("halt stalls the transfer carrying a byte: halt@bytes=N or @random");
 	if (f->kind == EMU_FAULT_NOHELLO && f->trig == EMU_TRIG_OP)
 		BAD("nohello happens in the boot ROM, before any Firehose command: no op=");
 	if (f->kind == EMU_FAULT_SLOWACK && !have_ms)
@@ -405,8 +409,21 @@ int emu_fault_rx_gate(struct emu_link *l, size_t *cap)
 
 		if (f->fired || f->trig != EMU_TRIG_BYTES ||
 		    (f->kind != EMU_FAULT_STALL && f->kind != EMU_FAULT_SILENCE &&
-		     f->kind != EMU_FAULT_DISCONNECT))
+		     f->kind != EMU_FAULT_DISCONNECT && f->kind != EMU_FAULT_HALT))
 			continue;
+		if (pos >= f->at && f->kind == EMU_FAULT_HALT) {
+			/*
+			 * USB: the endpoint answers the transfer carrying this
+			 * byte with STALL; its unread rest is lost and the
+			 * device carries on (usbredir.c). Other links have no
+			 * endpoint to halt.
+			 */
+			fire(emu, f, "on the byte count");
+			if (emu_usbredir_halt(l->t) < 0)
+				mfw_dbg(emu->ctx, "fault: halt: '%s' has no USB endpoint, ignored",
+					l->t->name);
+			continue;
+		}
 		if (pos >= f->at) {
 			fire(emu, f, "on the byte count");
 			start_hang(emu, f);

@@ -44,3 +44,9 @@ void emu_usbredir_unplug(struct emu_usbredir *u)
 {
 	(void)u;
 }
+
+int emu_usbredir_halt(struct mfw_transport *t)
+{
+	(void)t;
+	return MFW_E_UNSUPPORTED;
+}

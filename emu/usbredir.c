@@ -93,6 +93,7 @@ struct ur_out {
 	uint8_t *data;  /* owned; freed with usbredirparser_free_packet_data */
 	size_t len;
 	size_t off;     /* bytes the device has read */
+	uint8_t status; /* of the answer: success, or stall (the halt fault) */
 	struct usb_redir_bulk_packet_header hdr;
 };
 
@@ -122,6 +123,7 @@ struct ur_pipe {
 	size_t in_queued;
 	struct ur_in *park_head, **park_tail;
 	bool started;               /* the host has asked for data since the plug */
+	bool halted;                /* OUT endpoint halted (the "halt" fault) until CLEAR_FEATURE */
 	mfw_deadline_t hold_until;  /* no data before this (UR_FIRST_IN_MS) */
 };
 
@@ -440,7 +442,7 @@ static bool pump_pipe(struct emu_usbredir *u, struct ur_pipe *q)
 		q->out_done = o->next;
 		if (!q->out_done)
 			q->out_done_tail = &q->out_done;
-		reply_bulk(u, o->id, &o->hdr, usb_redir_success, NULL, (uint32_t)o->len);
+		reply_bulk(u, o->id, &o->hdr, o->status, NULL, (uint32_t)o->off);
 		usbredirparser_free_packet_data(u->parser, o->data);
 		free(o);
 	}
@@ -511,7 +513,7 @@ static void pump(struct emu_usbredir *u)
 		u->config = 0;
 		u->d = u->want;
 		for (int i = 0; i < UR_MAX_IFACES; i++)
-			u->pipe[i].started = false;
+			u->pipe[i].started = u->pipe[i].halted = false;
 		send_ep_info(u);
 		send_interface_info(u);
 		usbredirparser_send_device_connect(u->parser, &c);
@@ -666,6 +668,31 @@ static int get_descriptor(struct emu_usbredir *u, uint16_t value, uint8_t *buf, 
 	return -1; /* BOS, OTG, ...: a USB 2.0 device stalls them */
 }
 
+static bool endpoint_halted(struct emu_usbredir *u, uint8_t ep)
+{
+	struct ur_pipe *q;
+	bool halted;
+
+	pthread_mutex_lock(&u->lock);
+	q = pipe_of(u, ep);
+	halted = q && !(ep & 0x80) && q->halted;
+	pthread_mutex_unlock(&u->lock);
+	return halted;
+}
+
+static void set_halt(struct emu_usbredir *u, uint8_t ep, bool on)
+{
+	struct ur_pipe *q;
+
+	pthread_mutex_lock(&u->lock);
+	q = pipe_of(u, ep);
+	if (q && !(ep & 0x80)) {
+		q->halted = on;
+		mfw_dbg(u->emu->ctx, "usbredir: endpoint 0x%02x %s", ep, on ? "halted" : "halt cleared");
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
 static void cb_control(void *priv, uint64_t id, struct usb_redir_control_packet_header *h,
 		       uint8_t *data, int data_len)
 {
@@ -682,14 +709,18 @@ static void cb_control(void *priv, uint64_t id, struct usb_redir_control_packet_
 			break;
 		case REQ_GET_STATUS:
 			if (in) {
-				/* self-powered 0, remote wakeup 0; endpoints never halted */
+				/* device: self-powered 0, remote wakeup 0; endpoint: halt bit */
 				buf[0] = buf[1] = 0;
+				if ((h->requesttype & 0x1f) == 2)
+					buf[0] = endpoint_halted(u, (uint8_t)h->index);
 				n = 2;
 			}
 			break;
 		case REQ_CLEAR_FEATURE:
 		case REQ_SET_FEATURE:
-			/* ENDPOINT_HALT arrives here for libusb_clear_halt */
+			/* ENDPOINT_HALT (feature 0 to an endpoint) arrives here for libusb_clear_halt */
+			if (!in && (h->requesttype & 0x1f) == 2 && h->value == 0)
+				set_halt(u, (uint8_t)h->index, h->request == REQ_SET_FEATURE);
 			if (!in)
 				n = 0;
 			break;
@@ -747,6 +778,9 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 			*q->park_tail = p;
 			q->park_tail = &p->next;
 		}
+	} else if (q && q->halted) {
+		/* a halted endpoint STALLs every transfer until the host clears it */
+		reply_bulk(u, id, h, usb_redir_stall, NULL, 0);
 	} else if (q) {
 		struct ur_out *o = calloc(1, sizeof(*o));
 
@@ -757,6 +791,7 @@ static void cb_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header
 			o->id = id;
 			o->data = data;
 			o->len = data_len > 0 ? (size_t)data_len : 0;
+			o->status = usb_redir_success;
 			o->hdr = *h;
 			data = NULL;
 			*q->out_tail = o;
@@ -1271,6 +1306,35 @@ static int plug_and_wait(struct emu_usbredir *u, const struct ur_desc *d, int if
 	t->port = d != &desc_edl;
 	pthread_mutex_unlock(&u->lock);
 	*ret = &t->base;
+	return 0;
+}
+
+int emu_usbredir_halt(struct mfw_transport *base)
+{
+	struct ur_transport *t = (struct ur_transport *)base;
+	struct emu_usbredir *u;
+	struct ur_pipe *q;
+
+	if (base->ops != &ur_ops)
+		return MFW_E_UNSUPPORTED;
+	u = t->u;
+	pthread_mutex_lock(&u->lock);
+	q = &u->pipe[t->iface];
+	q->halted = true;
+	/* the transfer being read ends in a STALL: its unread rest never arrives */
+	if (q->out_head && attached(t)) {
+		struct ur_out *o = q->out_head;
+
+		q->out_head = o->next;
+		if (!q->out_head)
+			q->out_tail = &q->out_head;
+		/* answered by the I/O thread: only it touches the parser */
+		o->status = usb_redir_stall;
+		out_done(q, o);
+	}
+	mfw_dbg(u->emu->ctx, "usbredir: fault: OUT endpoint 0x%02x halted", 0x01 + t->iface);
+	wake_io(u);
+	pthread_mutex_unlock(&u->lock);
 	return 0;
 }
 
