@@ -25,7 +25,7 @@ check() { # image storage package
 }
 
 check nand-libusb.img nand pkg-nand
-for img in nand-tty.img nand-faults.img; do
+for img in nand-tty.img nand-faults.img nand-halt.img; do
 	[ -f "$OUT/$img" ] || { bad "$img was not written"; continue; }
 	if cmp -s "$OUT/$img" "$OUT/nand-libusb.img"; then
 		echo "MFW-RIG-OK: $img is identical to the clean libusb flash"

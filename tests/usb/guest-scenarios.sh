@@ -140,6 +140,37 @@ sc_faults() {
 	ok "stall at 3 MiB reported after $((t1 - t0)) ms (exit $src), resumed after a power cycle in $((t3 - t2)) ms"
 }
 
+# 3b. a STALL handshake: the OUT endpoint halts in the middle of a
+# partition (the "halt" fault). libusb reports a pipe error, modemfw clears
+# the halt and stops at once with where it was; after a power cycle the
+# journal resumes the flash to the same image as the clean one.
+sc_halt() {
+	rm -rf "$OUT/nand-halt.img"*
+	unload_driver qcserial 2>/dev/null || true
+	device start --storage nand --image "$OUT/nand-halt.img" --fault halt@bytes=2M
+	edl_dev >/dev/null || fail "halt: no 05c6:9008 on the bus"
+	t0=$(t_ms)
+	hrc=0
+	flash_usb flash-halt.log --journal-dir "$OUT/j-halt" --stall-timeout $STALL_S || hrc=$?
+	t1=$(t_ms)
+	[ $hrc != 0 ] || fail "halt: a flash through a halted endpoint succeeded"
+	# libusb's pipe error, the halt cleared; modemfw then waits for the
+	# device and finds it stuck in the transfer (it asks for a power cycle)
+	msg=$(grep -m1 "stalled during write" "$OUT/flash-halt.log" || true)
+	say "halt: $msg"
+	[ -n "$msg" ] || fail "halt: the stalled endpoint was not reported"
+	device kill
+	gone_usb 05c6 9008 10 || fail "halt: the killed device stayed on the bus"
+	device start --storage nand --image "$OUT/nand-halt.img"
+	edl_dev >/dev/null || fail "halt: no device after the power cycle"
+	flash_usb flash-halt-resume.log --journal-dir "$OUT/j-halt" || {
+		tail -5 "$OUT/flash-halt-resume.log"
+		fail "halt: the resumed flash failed"
+	}
+	device stop
+	ok "endpoint halt at 2 MiB reported after $((t1 - t0)) ms (exit $hrc), resumed after a power cycle"
+}
+
 # 4. modemfw devices: the EDL module with its tty port.
 sc_devices() {
 	load_driver qcserial
@@ -212,7 +243,7 @@ sc_normal() {
 }
 
 start_udevd
-for s in libusb tty faults devices qdl normal; do
+for s in libusb tty faults halt devices qdl normal; do
 	want "$s" || continue
 	say "scenario $s at $(t_ms) ms"
 	if ! (sc_$s); then

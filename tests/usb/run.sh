@@ -90,6 +90,7 @@ dev_start() { # emu options...
 	dev_stop TERM
 	ndev=$((ndev + 1))
 	log="$OUT/emu-$ndev.log"
+	: >"$log"
 	"$MODEMFW" -v emu --listen "usbredir:$SOCK" "$@" >"$log" 2>&1 &
 	DPID=$!
 	i=0
