@@ -180,10 +180,14 @@ struct emu_lm {
 	int64_t erase_ns, tail_ns, nand_stall_ns;
 	int64_t busy_ns;      /* device work a host waits for (digests) */
 	int64_t late_ns;      /* how late the device woke from its sleeps in total */
+	int64_t overslept;    /* how late the last sleep ended */
 };
 int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t page_size);
-/* Bytes received: charged to the bus; emu_lm_wait() before the next read waits them out. */
-void emu_lm_rx(struct emu_lm *lm, size_t n);
+/*
+ * Bytes received (the read took read_ns: quick means they were waiting):
+ * charged to the bus; emu_lm_wait() before the next read waits them out.
+ */
+void emu_lm_rx(struct emu_lm *lm, size_t n, int64_t read_ns);
 void emu_lm_wait(struct emu_lm *lm);
 /* Device work the host waits for (a digest), counted for the report. */
 void emu_lm_busy(struct emu_lm *lm, int64_t ns);
@@ -191,7 +195,9 @@ int64_t emu_lm_now(void);
 void emu_lm_tx(struct emu_lm *lm, size_t n);
 void emu_lm_program(struct emu_lm *lm, uint64_t pages);
 void emu_lm_program_done(struct emu_lm *lm);
+/* Erase: charge the NAND time first, do the work, then wait for the rest. */
 void emu_lm_erase(struct emu_lm *lm, uint64_t blocks);
+void emu_lm_erase_wait(struct emu_lm *lm);
 /* One log line with the session's counters (the benchmark's ideal time), then zero them. */
 void emu_lm_report(struct mfw_emu *emu);
 

@@ -63,6 +63,7 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 {
 	for (;;) {
 		mfw_deadline_t slice = mfw_deadline_min(deadline, mfw_deadline_in(EMU_POLL_MS));
+		int64_t t0;
 		int r;
 
 		if (emu_link_stopping(l))
@@ -74,11 +75,12 @@ int emu_link_read(struct emu_link *l, void *buf, size_t cap, mfw_deadline_t dead
 		}
 		/* the link model: the bytes taken last are still on the bus */
 		emu_lm_wait(&l->emu->lm);
+		t0 = l->emu->lm.on ? emu_lm_now() : 0;
 		r = mfw_transport_read(l->t, buf, cap, slice);
 		if (r > 0) {
 			uint64_t pos = atomic_fetch_add(&l->emu->in_bytes, (uint64_t)r);
 
-			emu_lm_rx(&l->emu->lm, (size_t)r);
+			emu_lm_rx(&l->emu->lm, (size_t)r, l->emu->lm.on ? emu_lm_now() - t0 : 0);
 			if (l->emu->nfaults)
 				r = (int)emu_fault_rx_bytes(l->emu, buf, (size_t)r, pos);
 			if (r == 0)

@@ -56,10 +56,14 @@
 #define NAND_BUFFER_BYTES (1u << 20)
 /*
  * A sleeping device wakes up late (50..100 us on an idle Linux box, more
- * on a busy one). Up to this much lateness is not charged to the host: the
- * bus continues where the model left it instead of at the late wake-up.
+ * on a busy one). What it overslept is not charged when the next bytes were
+ * already waiting (the host kept the bus busy): the bus continues where the
+ * model left it. WAKE_SLACK_NS covers the wake-up of a read that found no
+ * data at first; it is also all an idle bus may bank.
  */
 #define WAKE_SLACK_NS 200000ll
+/* A read that returns this fast found its bytes already waiting. */
+#define READY_NS 50000ll
 
 static int64_t now_ns(void)
 {
@@ -77,8 +81,10 @@ static void sleep_until(struct emu_lm *lm, int64_t t)
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 	late = now_ns() - t;
-	if (late > 0)
+	if (late > 0) {
 		lm->late_ns += late;
+		lm->overslept = late;
+	}
 }
 
 int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t page_size)
@@ -107,11 +113,12 @@ int emu_lm_init(struct emu_lm *lm, enum mfw_emu_link link, bool nand, uint32_t p
 	return 0;
 }
 
-/* Occupy the bus for n bytes (plus new transfers). */
-static void bus(struct emu_lm *lm, size_t n, unsigned transfers)
+/* Occupy the bus for n bytes (plus new transfers); ready: they were waiting for us. */
+static void bus(struct emu_lm *lm, size_t n, unsigned transfers, bool ready)
 {
-	int64_t t = now_ns() - WAKE_SLACK_NS;
+	int64_t t = now_ns() - WAKE_SLACK_NS - (ready ? lm->overslept : 0);
 
+	lm->overslept = 0;
 	if (lm->bus_free < t)
 		lm->bus_free = t; /* an idle bus banks no credit (beyond the wake-up slack) */
 	lm->bus_free += (int64_t)((uint64_t)n * NS / lm->bytes_per_s) + (int64_t)transfers * lm->xfer_ns;
@@ -124,7 +131,7 @@ void emu_lm_wait(struct emu_lm *lm)
 		sleep_until(lm, lm->bus_free);
 }
 
-void emu_lm_rx(struct emu_lm *lm, size_t n)
+void emu_lm_rx(struct emu_lm *lm, size_t n, int64_t read_ns)
 {
 	unsigned transfers = 0;
 
@@ -148,7 +155,7 @@ void emu_lm_rx(struct emu_lm *lm, size_t n)
 	 * (emu_lm_wait() at the next read), as a controller with a posted
 	 * buffer does.
 	 */
-	bus(lm, n, transfers);
+	bus(lm, n, transfers, read_ns < READY_NS);
 }
 
 void emu_lm_tx(struct emu_lm *lm, size_t n)
@@ -158,7 +165,7 @@ void emu_lm_tx(struct emu_lm *lm, size_t n)
 	lm->bytes_out += n;
 	lm->turned = true;
 	/* every write of ours is one IN transfer (a log, a response, a read chunk) ... */
-	bus(lm, n, 1 + (unsigned)(n > XFER_BYTES ? (n - 1) / XFER_BYTES : 0));
+	bus(lm, n, 1 + (unsigned)(n > XFER_BYTES ? (n - 1) / XFER_BYTES : 0), true);
 	/* ... that the host has once the bus carried it */
 	emu_lm_wait(lm);
 }
@@ -210,7 +217,12 @@ void emu_lm_erase(struct emu_lm *lm, uint64_t blocks)
 	until = (lm->nand_free > t ? lm->nand_free : t) + (int64_t)blocks * lm->block_ns;
 	lm->erase_ns += until - t;
 	lm->nand_free = until;
-	sleep_until(lm, until);
+}
+
+void emu_lm_erase_wait(struct emu_lm *lm)
+{
+	if (lm->on && lm->nand && lm->nand_free > now_ns())
+		sleep_until(lm, lm->nand_free);
 }
 
 void emu_lm_busy(struct emu_lm *lm, int64_t ns)

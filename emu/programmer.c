@@ -828,6 +828,13 @@ static int cmd_erase(struct prog *p, const struct mfw_fh_elem *e)
 	{
 		uint64_t first = a.start / st->ppb, n = num / st->ppb, erased = 0, bad = 0;
 
+		/* the modelled erase time runs while the file is written, not after it */
+		if (p->emu->lm.on) {
+			uint64_t good = 0;
+			for (uint64_t b = first; b < first + n; b++)
+				good += !emu_store_is_bad(st, b);
+			emu_lm_erase(&p->emu->lm, good);
+		}
 		for (uint64_t b = first; b < first + n; b++) {
 			/* bad blocks are never erased: their marking must survive */
 			if (emu_store_is_bad(st, b)) {
@@ -840,7 +847,7 @@ static int cmd_erase(struct prog *p, const struct mfw_fh_elem *e)
 					   mfw_strerror(r));
 			erased++;
 		}
-		emu_lm_erase(&p->emu->lm, erased);
+		emu_lm_erase_wait(&p->emu->lm);
 		mfw_dbg(p->emu->ctx, "firehose: erase %s blocks %" PRIu64 "+%" PRIu64 " (%" PRIu64
 			" bad skipped)", a.label ? a.label : "-", first, n, bad);
 		r = send_log(p, "INFO: Erased %" PRIu64 " blocks from sector %" PRIu64
