@@ -4,7 +4,11 @@
 # NON-HLOS.ubi + sysfs.ubi) into the virtual modem over a modelled USB 2.0
 # link with a NAND program/erase model, then an identical re-flash.
 #
-#   bench/flash/run.sh [--runs N] [--link usb2|usb3] [--no-write]
+#   bench/flash/run.sh [--runs N] [--link usb2|usb3] [--no-write] [--flash-args "ARGS"]
+#
+# --flash-args adds options to both flash commands (e.g. "--no-md5" or
+# "--verify none" to see what the checks cost); results with extra options
+# are only printed, never written to docs/benchmarks.md.
 #
 # Per run: a new factory image, `modemfw emu --link LINK --storage nand`,
 # `modemfw flash PACKAGE -p tcp:...` (the command a user runs: backup of the
@@ -33,12 +37,14 @@ WORK=${WORK:-/dev/shm/mfw-bench-flash}
 RUNS=3
 LINK=usb2
 WRITE=1
+FLASH_ARGS=""
 while [ $# -gt 0 ]; do
 	case $1 in
+	--flash-args) FLASH_ARGS=$2; WRITE=0; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--link) LINK=$2; shift 2 ;;
 	--no-write) WRITE=0; shift ;;
-	*) echo "usage: $0 [--runs N] [--link usb2|usb3] [--no-write]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--runs N] [--link usb2|usb3] [--no-write] [--flash-args ARGS]" >&2; exit 2 ;;
 	esac
 done
 
@@ -97,7 +103,7 @@ for run in $(seq 1 "$RUNS"); do
 	for phase in full reflash; do
 		n=$(grep -c 'link model:' "$R/emu.log" || true)
 		/usr/bin/time -f '%e %U %S' -o "$R/$phase.time" \
-			"$MODEMFW" --json flash "$PKG" -p "$PORT" >"$R/$phase.json" 2>"$R/$phase.err" ||
+			"$MODEMFW" --json flash "$PKG" -p "$PORT" $FLASH_ARGS >"$R/$phase.json" 2>"$R/$phase.err" ||
 			{ cat "$R/$phase.err" >&2; exit 1; }
 		line=$(session_line "$R/emu.log" "$n")
 		bytes=$(sed -n 's/.*"event":"summary".*"bytes":\([0-9]*\).*/\1/p' "$R/$phase.json")
