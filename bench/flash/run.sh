@@ -147,6 +147,11 @@ eff_bus = statistics.median(r["full"]["bus"] / r["full"]["wall"] for r in rows.v
 gib = full["bytes"] / 2**30
 cpu_gib = statistics.median(r["full"]["cpu"] / (r["full"]["bytes"] / 2**30) for r in rows.values())
 ratio = statistics.median(r["full"]["wall"] / r["reflash"]["wall"] for r in rows.values())
+# best of the runs: on a shared machine the least disturbed run is the better estimate
+b_full = min(r["full"]["wall"] for r in rows.values())
+b_re = min(r["reflash"]["wall"] for r in rows.values())
+b_eff = max(r["full"]["ideal"] / r["full"]["wall"] for r in rows.values())
+b_cpu = min(r["full"]["cpu"] / (r["full"]["bytes"] / 2**30) for r in rows.values())
 ok = lambda c: "met" if c else "**not met**"
 noisy = max(float(load0), float(load1)) > 1.5
 cpu = "?"
@@ -173,21 +178,21 @@ program with a 1 MiB buffer (docs/emulator.md, "Link model").
 Ideal = (bytes in + bytes out) / B + transfers × L + erase time + program tail + device
 digest time, from the emulator's per-session counters; efficiency = ideal / wall.
 
-| Metric | Value | Target |
-|---|---|---|
-| full flash, wall | {full['wall']:.2f} s | |
-| bytes over the link / transfers | {full['link_bytes'] / 2**20:.1f} MiB / {full['xf']:.0f} | |
-| link time (bytes / B + transfers × L) | {full['bus']:.2f} s | |
-| NAND erase the host waits for | {full['erase']:.2f} s | |
-| NAND program tail after the last byte | {full['tail']:.3f} s | |
-| device digests (verify) | {full['digest']:.2f} s | |
-| ideal (link + erase + tail + digests) | {full['ideal']:.2f} s | |
-| efficiency = ideal / wall | {eff:.3f} | ≥ 0.97: {ok(eff >= 0.97)} |
-| link time / wall (only the link counted as ideal) | {eff_bus:.3f} | |
-| emulator's late wake-ups (sum; up to 0.2 ms each absorbed) | {full['late']:.3f} s | |
-| host CPU (user + sys of modemfw) | {full['cpu']:.2f} s = {cpu_gib:.2f} s/GiB | ≤ 1 s/GiB: {ok(cpu_gib <= 1.0)} |
-| identical re-flash, wall | {re_['wall']:.2f} s (host CPU {re_['cpu']:.2f} s) | |
-| full / re-flash | {ratio:.1f}× | ≥ 20×: {ok(ratio >= 20)} |
+| Metric | Median | Best run | Target |
+|---|---|---|---|
+| full flash, wall | {full['wall']:.2f} s | {b_full:.2f} s | |
+| bytes over the link / transfers | {full['link_bytes'] / 2**20:.1f} MiB / {full['xf']:.0f} | | |
+| link time (bytes / B + transfers × L) | {full['bus']:.2f} s | | |
+| NAND erase the host waits for | {full['erase']:.2f} s | | |
+| NAND program tail after the last byte | {full['tail']:.3f} s | | |
+| device digests (verify) | {full['digest']:.2f} s | | |
+| ideal (link + erase + tail + digests) | {full['ideal']:.2f} s | | |
+| efficiency = ideal / wall | {eff:.3f} | {b_eff:.3f} | ≥ 0.97: {ok(eff >= 0.97)} |
+| link time / wall (only the link counted as ideal) | {eff_bus:.3f} | | |
+| emulator's late wake-ups (sum; up to 0.2 ms each absorbed) | {full['late']:.3f} s | | |
+| host CPU (user + sys of modemfw) | {full['cpu']:.2f} s = {cpu_gib:.2f} s/GiB | {b_cpu:.2f} s/GiB | ≤ 1 s/GiB: {ok(cpu_gib <= 1.0)} |
+| identical re-flash, wall | {re_['wall']:.2f} s (host CPU {re_['cpu']:.2f} s) | {b_re:.2f} s | |
+| full / re-flash | {ratio:.1f}× | {b_full / b_re:.1f}× (best / best) | ≥ 20×: {ok(ratio >= 20)} |
 
 Reproduce:
 
