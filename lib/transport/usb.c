@@ -279,6 +279,7 @@ static int usb_write(struct mfw_transport *t, const void *buf, size_t len,
 	struct usb_transport *u = (struct usb_transport *)t;
 	unsigned char *p = (unsigned char *)buf; /* libusb's prototype is not const */
 	size_t done = 0;
+	bool zlp;
 	int r = 0;
 
 	while (done < len) {
@@ -297,7 +298,8 @@ static int usb_write(struct mfw_transport *t, const void *buf, size_t len,
 			break;
 		}
 	}
-	if (r == 0 && mfw_zlp_needed_out(len, t->max_packet, u->zlp_aware)) {
+	zlp = r == 0 && mfw_zlp_needed_out(len, t->max_packet, u->zlp_aware);
+	if (zlp) {
 		unsigned char none = 0;
 		int actual = 0;
 
@@ -308,7 +310,7 @@ static int usb_write(struct mfw_transport *t, const void *buf, size_t len,
 	if (r == LIBUSB_ERROR_TIMEOUT)
 		return mfw_fail(t->ctx, MFW_E_TIMEOUT,
 				"'%s' stopped accepting data after %zu of %zu bytes%s", t->name, done,
-				len, done == len ? " (at the closing ZLP)" : "");
+				len, zlp ? " (at the closing ZLP)" : "");
 	if (r < 0)
 		return usb_error(u, r, u->ep_out, "write");
 	return 0;
