@@ -22,10 +22,14 @@ FORCE=0
 log() { echo "build-rig: $*" >&2; }
 die() { echo "build-rig: $*" >&2; exit 1; }
 
-for t in apt-get apt-cache dpkg-deb xz cpio gzip python3; do
+for t in apt-get apt-cache dpkg-deb xz cpio gzip python3 flock; do
 	command -v "$t" >/dev/null 2>&1 || die "'$t' is missing (scripts/install-deps.sh installs it)"
 done
 mkdir -p "$CACHE/debs"
+# one builder at a time (two suites on one machine share the cache); the
+# second finds the guest built and returns at once
+exec 9>"$CACHE/.lock"
+flock -w 600 9 || die "another build-rig.sh holds $CACHE/.lock for 10 minutes"
 
 # The ABI package changes with every kernel update and old ones leave the
 # archive (pitfall 9): resolve it through the metapackage each time.
@@ -171,5 +175,6 @@ mkdir -p "$GUEST.new"
 mv "$W/vmlinux" "$W/initrd.gz" "$W/udev" "$GUEST.new/"
 rm -rf "$GUEST"
 mv "$GUEST.new" "$GUEST"
+exec 9>&-
 log "guest ready in $GUEST ($(du -sh "$GUEST" | cut -f1))"
 echo "$GUEST"
