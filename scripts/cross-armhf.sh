@@ -41,7 +41,12 @@ done
 EXTRA=""
 if [ -n "$missing" ]; then
 	need_root "$missing"
-	dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf
+	if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+		dpkg --add-architecture armhf
+		# leave the machine's apt as it was when nothing armhf got installed (the
+		# armhf index can break later apt-get updates, reference dfota-and-delta.md §9)
+		trap 'dpkg -l | awk '"'"'$4=="armhf"{f=1} END{exit !f}'"'"' || { dpkg --remove-architecture armhf; apt-get update -qq || true; }' EXIT
+	fi
 	# the armhf index can fail once with "Mirror sync in progress": retry, then go on
 	apt-get update -qq || apt-get update -qq ||
 		echo "cross-armhf: apt-get update reported errors; trying anyway" >&2

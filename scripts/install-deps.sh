@@ -21,6 +21,8 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq || apt-get update -qq
+# an index can fail once ("Mirror sync in progress"); a stale index that still
+# has our packages is better than no install at all
+apt-get update -qq || apt-get update -qq || echo "warning: apt-get update reported errors; trying the install anyway" >&2
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing

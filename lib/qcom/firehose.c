@@ -578,6 +578,16 @@ int mfw_fh_power(struct mfw_fh_session *s, const char *value, unsigned delay_s)
 	int r;
 	snprintf(d, sizeof(d), "%u", delay_s);
 	r = command_ack(s, "power", attrs, 2, MFW_FH_OTHER_MS, "<power>");
+	/*
+	 * A device that vanishes right after being asked to reset did what was
+	 * asked (a tty or USB link goes away with it, sometimes before the ACK
+	 * arrives).
+	 */
+	if (r == MFW_E_NODEV || r == MFW_E_IO) {
+		mfw_dbg(s->ctx, "firehose: device went away after <power value=\"%s\">", value);
+		mfw_ctx_clear_detail(s->ctx);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	/* logs after power; the device may also vanish now, which is fine */
