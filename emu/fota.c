@@ -196,8 +196,12 @@ int emu_fota_new(struct mfw_ctx *ctx, const struct mfw_emu_config *cfg, struct e
 		}
 	}
 	*ret = f;
-	/* an anonymous image has nowhere to keep files: the FILE commands answer an error */
-	if (!cfg->image_path)
+	/*
+	 * An anonymous image has nowhere to keep files: the FILE commands
+	 * answer an error. In EDL mode no firmware runs: no directories are
+	 * made next to the image.
+	 */
+	if (!cfg->image_path || cfg->mode != MFW_EMU_MODE_NORMAL)
 		return 0;
 	f->ufs = dir_next_to(cfg->image_path, ".ufs");
 	f->root = cfg->fota_rootfs ? strdup(cfg->fota_rootfs) : dir_next_to(cfg->image_path, ".rootfs");
