@@ -30,6 +30,13 @@
 
 #define IN_BUF (64 * 1024)
 #define CHUNK (128 * 1024)
+/*
+ * Controls that produce no byte (x = y = 0) are legal (bsdiff writes one
+ * when new begins on a match elsewhere in old), but a bzip2 bomb of them
+ * would keep the applier busy for hours: more than this many in a row is
+ * refused.
+ */
+#define MAX_IDLE_CONTROLS (1u << 20)
 /* report progress about every this many output bytes */
 #define PROGRESS_STEP (4u << 20)
 
@@ -401,6 +408,7 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 {
 	int64_t newpos = 0, oldpos = 0;
 	uint64_t next_progress = PROGRESS_STEP;
+	unsigned idle = 0;
 	uint8_t cb[24];
 	int r;
 
@@ -421,6 +429,14 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 			return mfw_fail(a->ctx, MFW_E_RANGE,
 					"control %llu: negative length (diff %lld, extra %lld)",
 					(unsigned long long)st->controls, (long long)x, (long long)y);
+		if (x == 0 && y == 0) {
+			if (++idle > MAX_IDLE_CONTROLS)
+				return mfw_fail(a->ctx, MFW_E_RANGE,
+						"control %llu: more than %u controls in a row produce no output",
+						(unsigned long long)st->controls, MAX_IDLE_CONTROLS);
+		} else {
+			idle = 0;
+		}
 		if (x > new_size - newpos)
 			return mfw_fail(a->ctx, MFW_E_RANGE,
 					"control %llu: diff length %lld at new byte %lld runs past the new size %lld",

@@ -340,6 +340,42 @@ static void test_apply_rejects(void **state)
 	}
 }
 
+/* A control stream of empty triples (a bzip2 bomb) is cut off, not run for hours. */
+static void test_apply_rejects_idle_controls(void **state)
+{
+	size_t n = ((size_t)1 << 20) + 2, psize;
+	uint8_t *ctrl = calloc(n, 24), *p, *out = NULL;
+	unsigned cn, dn, en;
+	uint8_t *cz, *dz, *ez;
+	size_t outn;
+	char detail[256];
+	(void)state;
+	assert_non_null(ctrl);
+	/* n - 1 triples (0, 0, 0), then (1, 0, 0) that would finish a 1-byte output */
+	mfw_delta_put_off(ctrl + (n - 1) * 24, 1);
+	cz = bz(ctrl, n * 24, &cn);
+	dz = bz((const uint8_t *)"\0", 1, &dn);
+	ez = bz((const uint8_t *)"", 0, &en);
+	psize = 32 + cn + dn + en;
+	p = malloc(psize);
+	assert_non_null(p);
+	memcpy(p, "BSDIFF40", 8);
+	mfw_delta_put_off(p + 8, cn);
+	mfw_delta_put_off(p + 16, dn);
+	mfw_delta_put_off(p + 24, 1);
+	memcpy(p + 32, cz, cn);
+	memcpy(p + 32 + cn, dz, dn);
+	memcpy(p + 32 + cn + dn, ez, en);
+	assert_int_equal(apply_expect((const uint8_t *)"a", 1, p, psize, &out, &outn, detail, sizeof(detail)),
+			 MFW_E_RANGE);
+	assert_non_null(strstr(detail, "produce no output"));
+	free(p);
+	free(cz);
+	free(dz);
+	free(ez);
+	free(ctrl);
+}
+
 /* The applier's memory does not grow with the output. */
 struct count_writer {
 	uint64_t n;
@@ -569,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_patch_smaller_than_new),
 		cmocka_unit_test(test_apply_semantics),
 		cmocka_unit_test(test_apply_rejects),
+		cmocka_unit_test(test_apply_rejects_idle_controls),
 		cmocka_unit_test(test_apply_bounded_memory),
 		cmocka_unit_test(test_apply_file_is_atomic),
 		cmocka_unit_test(test_interop_debian),
