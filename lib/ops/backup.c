@@ -224,11 +224,6 @@ static int file_sink_fn(void *user, const uint8_t *data, size_t len)
 	return mfw_hash_update(&f->sha, data, len);
 }
 
-static int hash_sink_fn(void *user, const uint8_t *data, size_t len)
-{
-	return mfw_hash_update(user, data, len);
-}
-
 struct saved {
 	const struct mfw_dev_part *p;
 	char file[96];
@@ -269,18 +264,7 @@ static int backup_one(struct mfw_conn *c, const struct mfw_dev_layout *l,
 		goto out_close;
 	}
 	/* prove the read: the device's own digest of the range, else a second read */
-	if (digest) {
-		r = mfw_fh_sha256(&c->fh, a, 4, again);
-	} else {
-		struct mfw_hash h;
-		r = mfw_hash_init(&h, MFW_HASH_SHA256);
-		if (r == 0)
-			r = mfw_fh_read(&c->fh, a, 4, bytes, hash_sink_fn, &h, p->label);
-		if (r == 0)
-			r = mfw_hash_final(&h, again, 32);
-		else
-			mfw_hash_free(&h);
-	}
+	r = mfw_fh_range_sha256(&c->fh, a, 4, bytes, digest, p->label, again);
 	if (r < 0)
 		goto out_close;
 	if (memcmp(again, s->sha, 32)) {
@@ -754,18 +738,9 @@ int mfw_restore_edl(struct mfw_ctx *ctx, struct mfw_transport *t, const struct m
 		if (r < 0)
 			break;
 		/* verify: device digest, else read-back */
-		if (mfw_fh_funcs_has(&c.fh.funcs, "getsha256digest")) {
-			r = mfw_fh_sha256(&c.fh, a, 4, dev);
-		} else {
-			struct mfw_hash h;
-			r = mfw_hash_init(&h, MFW_HASH_SHA256);
-			if (r == 0)
-				r = mfw_fh_read(&c.fh, a, 4, bytes, hash_sink_fn, &h, m->parts[i].label);
-			if (r == 0)
-				r = mfw_hash_final(&h, dev, 32);
-			else
-				mfw_hash_free(&h);
-		}
+		r = mfw_fh_range_sha256(&c.fh, a, 4, bytes,
+					mfw_fh_funcs_has(&c.fh.funcs, "getsha256digest"),
+					m->parts[i].label, dev);
 		if (r == 0 && memcmp(dev, m->parts[i].sha, 32))
 			r = mfw_fail(ctx, MFW_E_VERIFY, "'%s' reads back different after the restore",
 				     m->parts[i].label);

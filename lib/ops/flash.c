@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_PAYLOAD (1024u * 1024u)
 /* A file patched in memory (MIBIB, GPT) is small; anything larger is refused. */
@@ -239,8 +240,9 @@ static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh
 	return mfw_rp_attrs_replace(s->e->attrs, s->e->nattr, "num_partition_sectors", v, attrs, n);
 }
 
-static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
-			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name);
+static int program_and_verify(struct flash_run *fr, const struct mfw_step *s,
+			      struct mfw_fh_attr *attrs, size_t nattr, uint64_t bytes,
+			      struct prog_src *ps, const char *name, uint8_t *out_digest);
 
 /*
  * A sparse image is programmed as one <program> per stretch of data/fill
@@ -254,7 +256,6 @@ static int run_sparse_segment(struct flash_run *fr, struct mfw_step *s, struct m
 	struct prog_src ps = { .ctx = fr->ctx, .sparse = rd };
 	struct mfw_fh_attr *a1 = NULL, *a2 = NULL;
 	size_t n1 = 0, n2 = 0;
-	uint8_t digest[32];
 	char v[32];
 	int r;
 
@@ -266,19 +267,7 @@ static int run_sparse_segment(struct flash_run *fr, struct mfw_step *s, struct m
 		r = mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
 		goto out_free_attrs;
 	}
-	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
-	if (r < 0)
-		goto out_free_attrs;
-	r = mfw_fh_program(&fr->conn.fh, a2, n2, len, prog_fill, &ps, name);
-	if (r < 0) {
-		mfw_hash_free(&ps.sha);
-		goto out_free_attrs;
-	}
-	r = mfw_hash_final(&ps.sha, digest, sizeof(digest));
-	if (r < 0)
-		goto out_free_attrs;
-	fr->sum->bytes += len;
-	r = verify_range(fr, s, a2, n2, len, digest, name);
+	r = program_and_verify(fr, s, a2, n2, len, &ps, name, NULL);
 out_free_attrs:
 	mfw_rp_attrs_free(a1, n1);
 	mfw_rp_attrs_free(a2, n2);
@@ -338,7 +327,6 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
 	struct mfw_fh_attr *attrs = NULL;
 	uint64_t sectors, bytes;
-	uint8_t digest[32];
 	size_t nattr = 0;
 	char name[MFW_PKG_PATH_MAX];
 	int r;
@@ -366,24 +354,11 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 		if (r < 0)
 			goto out_close_file;
 	}
-	r = mfw_hash_init(&ps.sha, MFW_HASH_SHA256);
-	if (r < 0)
-		goto out_close_file;
 	mfw_dbg(fr->ctx, "program '%s' from %s: %llu sectors at %s", name, s->file,
 		(unsigned long long)sectors, e->start_sector);
-	r = mfw_fh_program(&fr->conn.fh, attrs, nattr, bytes, prog_fill, &ps, name);
-	if (r < 0) {
-		mfw_hash_free(&ps.sha);
-		goto out_close_file;
-	}
-	r = mfw_hash_final(&ps.sha, digest, sizeof(digest));
-	if (r < 0)
-		goto out_close_file;
-	fr->sum->programs++;
-	fr->sum->bytes += bytes;
-	if (out_digest)
-		memcpy(out_digest, digest, 32);
-	r = verify_range(fr, s, attrs, nattr, bytes, digest, name);
+	r = program_and_verify(fr, s, attrs, nattr, bytes, &ps, name, out_digest);
+	if (r == 0)
+		fr->sum->programs++;
 out_close_file:
 	if (ps.f)
 		mfw_pkg_file_close(ps.f);
@@ -393,16 +368,6 @@ out_free_attrs:
 }
 
 /* ---- verification ---- */
-struct readback {
-	struct mfw_hash sha;
-};
-
-static int readback_sink(void *user, const uint8_t *buf, size_t len)
-{
-	struct readback *rb = user;
-	return mfw_hash_update(&rb->sha, buf, len);
-}
-
 static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
 			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name)
 {
@@ -410,28 +375,13 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 	char a[65], b[65];
 	int r;
 
-	if (fr->use_digest) {
-		mfw_progress(fr->ctx, "verify", name, 0, bytes);
-		r = mfw_fh_sha256(&fr->conn.fh, attrs, nattr, got);
-		if (r < 0)
-			return r;
-		mfw_progress(fr->ctx, "verify", name, bytes, bytes);
-	} else if (fr->use_readback) {
-		struct readback rb;
-		r = mfw_hash_init(&rb.sha, MFW_HASH_SHA256);
-		if (r < 0)
-			return r;
-		r = mfw_fh_read(&fr->conn.fh, attrs, nattr, bytes, readback_sink, &rb, name);
-		if (r < 0) {
-			mfw_hash_free(&rb.sha);
-			return r;
-		}
-		r = mfw_hash_final(&rb.sha, got, sizeof(got));
-		if (r < 0)
-			return r;
-	} else {
+	if (!fr->use_digest && !fr->use_readback)
 		return 0;
-	}
+	mfw_progress(fr->ctx, "verify", name, 0, bytes);
+	r = mfw_fh_range_sha256(&fr->conn.fh, attrs, nattr, bytes, fr->use_digest, name, got);
+	if (r < 0)
+		return r;
+	mfw_progress(fr->ctx, "verify", name, bytes, bytes);
 	if (memcmp(got, want, 32)) {
 		mfw_hex_encode(want, 32, a);
 		mfw_hex_encode(got, 32, b);
@@ -442,6 +392,32 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 	}
 	fr->sum->verified++;
 	return 0;
+}
+
+/*
+ * Program bytes from ps (hashing what is sent), count them, verify the
+ * range. out_digest (may be NULL) gets the SHA-256 of what was sent.
+ */
+static int program_and_verify(struct flash_run *fr, const struct mfw_step *s,
+			      struct mfw_fh_attr *attrs, size_t nattr, uint64_t bytes,
+			      struct prog_src *ps, const char *name, uint8_t *out_digest)
+{
+	uint8_t digest[32];
+	int r = mfw_hash_init(&ps->sha, MFW_HASH_SHA256);
+	if (r < 0)
+		return r;
+	r = mfw_fh_program(&fr->conn.fh, attrs, nattr, bytes, prog_fill, ps, name);
+	if (r < 0) {
+		mfw_hash_free(&ps->sha);
+		return r;
+	}
+	r = mfw_hash_final(&ps->sha, digest, sizeof(digest));
+	if (r < 0)
+		return r;
+	fr->sum->bytes += bytes;
+	if (out_digest)
+		memcpy(out_digest, digest, 32);
+	return verify_range(fr, s, attrs, nattr, bytes, digest, name);
 }
 
 /* ---- device phases ---- */
@@ -966,7 +942,18 @@ static int backup_before_writing(struct flash_run *fr)
 		return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
-	snprintf(dir, sizeof(dir), "%s/%s/%s", fr->o->backup_dir, fr->conn.device_key, when);
+	/* one folder per device and time; two flashes in one second get -2, -3, ... */
+	for (int k = 1; k < 100; k++) {
+		char partial[1200];
+		if (k == 1)
+			snprintf(dir, sizeof(dir), "%s/%s/%s", fr->o->backup_dir, fr->conn.device_key, when);
+		else
+			snprintf(dir, sizeof(dir), "%s/%s/%s-%d", fr->o->backup_dir, fr->conn.device_key,
+				 when, k);
+		snprintf(partial, sizeof(partial), "%s.partial", dir);
+		if (access(dir, F_OK) != 0 && access(partial, F_OK) != 0)
+			break;
+	}
 	r = mfw_dev_layout_read(&fr->conn, l);
 	if (r == 0)
 		r = mfw_backup_session(&fr->conn, l, dir, &bs);

@@ -5,6 +5,7 @@
  */
 #include "qcom/firehose.h"
 #include "proto/firehose.h"
+#include "util/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,6 +570,31 @@ int mfw_fh_sha256(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, siz
 		return mfw_fail(s->ctx, MFW_E_PROTO, "the programmer's <getsha256digest> answer has no digest");
 	memcpy(digest, h.digest, 32);
 	return 0;
+}
+
+static int hash_sink(void *user, const uint8_t *buf, size_t len)
+{
+	return mfw_hash_update(user, buf, len);
+}
+
+int mfw_fh_range_sha256(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
+			uint64_t bytes, bool use_digest, const char *label, uint8_t out[32])
+{
+	struct mfw_hash h;
+	int r;
+
+	if (use_digest)
+		return mfw_fh_sha256(s, attrs, nattr, out);
+	r = mfw_hash_init(&h, MFW_HASH_SHA256);
+	if (r < 0)
+		return r;
+	r = mfw_fh_read(s, attrs, nattr, bytes, hash_sink, &h, label);
+	if (r < 0) {
+		mfw_hash_free(&h);
+		return r;
+	}
+	r = mfw_hash_final(&h, out, 32);
+	return r < 0 ? r : 0;
 }
 
 int mfw_fh_power(struct mfw_fh_session *s, const char *value, unsigned delay_s)

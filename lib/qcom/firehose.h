@@ -99,6 +99,13 @@ int mfw_fh_patch(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size
 int mfw_fh_storage_info(struct mfw_fh_session *s, unsigned lun, struct mfw_fh_storage_info *si);
 int mfw_fh_sha256(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
 		  uint8_t digest[32]);
+/*
+ * SHA-256 of a range as the device holds it: the device's own digest
+ * (getsha256digest) when use_digest, else the range read back and hashed
+ * here. Used to verify writes and to prove backups.
+ */
+int mfw_fh_range_sha256(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
+			uint64_t bytes, bool use_digest, const char *label, uint8_t out[32]);
 int mfw_fh_power(struct mfw_fh_session *s, const char *value, unsigned delay_s);
 int mfw_fh_nop(struct mfw_fh_session *s);
 
