@@ -38,12 +38,21 @@ static void finish_line(void)
 	el = now_s() - ps.start;
 	if (ps.cli->tty) {
 		fputs("\n", stderr);
+	} else if (!ps.cli->json && !ps.cli->quiet && percent_phase(ps.phase)) {
+		fprintf(stderr, "%s %s: %llu %% in %.1f s\n", ps.phase, ps.label,
+			(unsigned long long)ps.last_done, el);
 	} else if (!ps.cli->json && !ps.cli->quiet) {
 		fprintf(stderr, "%s %s: %s in %.1f s (%s/s)\n", ps.phase, ps.label,
 			cli_bytes(a, sizeof(a), (double)ps.last_done), el,
 			cli_bytes(b, sizeof(b), el > 0 ? (double)ps.last_done / el : 0));
 	}
 	ps.open = false;
+}
+
+/* Phases that count percent points, not bytes (the module's own "UPDATING",<pct>). */
+static bool percent_phase(const char *phase)
+{
+	return !strcmp(phase, "update");
 }
 
 static void draw(uint64_t done, uint64_t total, bool final)
@@ -62,6 +71,12 @@ static void draw(uint64_t done, uint64_t total, bool final)
 	bar[width] = '\0';
 	if (total && rate > 0 && done < total)
 		snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(total - done) / rate);
+	if (percent_phase(ps.phase)) {
+		fprintf(stderr, "\r\033[K%-7s %-12.12s [%s] %3llu %%%s", ps.phase, ps.label, bar,
+			(unsigned long long)(total ? done * 100 / total : done), final ? "" : eta);
+		fflush(stderr);
+		return;
+	}
 	fprintf(stderr, "\r\033[K%-7s %-12.12s [%s] %s/%s %s/s%s", ps.phase, ps.label, bar,
 		cli_bytes(d, sizeof(d), (double)done), cli_bytes(t, sizeof(t), (double)total),
 		cli_bytes(r, sizeof(r), rate), final ? "" : eta);
