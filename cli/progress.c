@@ -29,6 +29,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Phases that count percent points, not bytes (the module's own "UPDATING",<pct>). */
+static bool percent_phase(const char *phase)
+{
+	return !strcmp(phase, "update");
+}
+
 static void finish_line(void)
 {
 	char a[32], b[32];
@@ -47,12 +53,6 @@ static void finish_line(void)
 			cli_bytes(b, sizeof(b), el > 0 ? (double)ps.last_done / el : 0));
 	}
 	ps.open = false;
-}
-
-/* Phases that count percent points, not bytes (the module's own "UPDATING",<pct>). */
-static bool percent_phase(const char *phase)
-{
-	return !strcmp(phase, "update");
 }
 
 static void draw(uint64_t done, uint64_t total, bool final)
