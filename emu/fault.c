@@ -107,7 +107,7 @@ static bool kind_takes(enum emu_fault_kind k, const char *param)
 int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t errcap)
 {
 	char buf[256], *kind, *rest, *tok, *save = NULL;
-	bool random = false, have_seed = false, have_range = false, have_ms = false;
+	bool random = false, have_range = false, have_ms = false;
 	bool random_ops = false, have_off = false;
 	uint64_t seed = 1, lo = 0, hi = 0, v;
 	size_t i;
@@ -181,7 +181,6 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t err
 		if (!strcmp(tok, "seed")) {
 			if (parse_num(val, &seed) < 0)
 				BAD("seed=%s is not a number", val);
-			have_seed = true;
 		} else if (!strcmp(tok, "range")) {
 			char *dash = strchr(val, '-');
 			if (dash) {
@@ -234,7 +233,6 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char *err, size_t err
 				BAD("when=%s: before or after the response", val);
 		}
 	}
-	(void)have_seed;
 	if (f->trig == EMU_TRIG_NONE && f->kind != EMU_FAULT_NOHELLO)
 		BAD("'%s' needs a trigger: %s@bytes=N, @op=N or @random,seed=S", kind_names[f->kind],
 		    kind_names[f->kind]);
