@@ -57,7 +57,7 @@ int mfw_ctx_cancel_count(const struct mfw_ctx *ctx);
  * emulated devices on virtual time. Never changed by the tool.
  */
 void mfw_ctx_set_time_scale(struct mfw_ctx *ctx, unsigned pct);
-/* ms scaled by the context's time scale (at least 1). */
+/* ms scaled by the context's time scale; never below 500 ms (or ms itself when smaller). */
 int mfw_ctx_ms(const struct mfw_ctx *ctx, int ms);
 
 /*

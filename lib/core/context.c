@@ -8,6 +8,8 @@
 #include <time.h>
 
 #define DETAIL_MAX 1024
+/* Scaled deadlines never go below this (or below the unscaled value when that is smaller). */
+#define MFW_TIME_SCALE_FLOOR_MS 500
 
 struct mfw_ctx {
 	mfw_log_fn log_fn;
@@ -189,5 +191,11 @@ int mfw_ctx_ms(const struct mfw_ctx *ctx, int ms)
 	if (!ctx || ctx->time_scale_pct == 100)
 		return ms;
 	v = (int64_t)ms * ctx->time_scale_pct / 100;
+	/*
+	 * A floor keeps scaled waits longer than a loaded machine's scheduling
+	 * hiccups (a 100 ms Sahara wait failed fault-free re-runs under load).
+	 */
+	if (v < MFW_TIME_SCALE_FLOOR_MS)
+		v = ms < MFW_TIME_SCALE_FLOOR_MS ? ms : MFW_TIME_SCALE_FLOOR_MS;
 	return v < 1 ? 1 : v > INT32_MAX ? INT32_MAX : (int)v;
 }

@@ -330,7 +330,7 @@ int main(int argc, char **argv)
 {
 	const char *pkg, *work;
 	unsigned trials, passed = 0, failed = 0, ok_direct = 0, ok_rerun = 0, recovered = 0;
-	uint64_t seed;
+	uint64_t seed, golden_bytes = 0;
 	char pristine[1024], golden[1024], image[1024], state[1024];
 	char pristine_bb[1100], image_bb[1100], golden_bb[1024];
 	unsigned golden_programs, golden_erases, dev_trials = 0;
@@ -374,6 +374,8 @@ int main(int argc, char **argv)
 	}
 	power_off(&t);
 	printf("golden flash: %u programs, %llu bytes\n", sum.programs, (unsigned long long)sum.bytes);
+	/* trials overwrite sum: keep the golden size for drawing fault offsets */
+	golden_bytes = sum.bytes;
 	golden_programs = sum.programs;
 	golden_erases = sum.erases;
 
@@ -399,7 +401,7 @@ int main(int argc, char **argv)
 		mfw_fault_spec_init(&t.spec);
 		for (unsigned k = 0; k < nfaults; k++) {
 			struct mfw_fault_spec one;
-			mfw_fault_spec_random(&one, tseed + k * 7919u, sum.bytes + (4u << 20));
+			mfw_fault_spec_random(&one, tseed + k * 7919u, golden_bytes + (4u << 20));
 #define TAKE(f) if (one.f != MFW_FAULT_OFF && t.spec.f == MFW_FAULT_OFF) { t.spec.f = one.f; \
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s@%llu", *what ? "+" : "", #f, \
 		 (unsigned long long)one.f); }
