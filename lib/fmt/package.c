@@ -33,6 +33,7 @@ struct pkg_entry {
 
 struct mfw_pkg {
 	char *root;
+	char *verify_cache;  /* path of the verified-file cache, or NULL */
 	bool zip;
 	zip_t *za;
 	size_t n;
@@ -346,6 +347,7 @@ void mfw_pkg_close(struct mfw_pkg *pkg)
 	for (size_t i = 0; i < pkg->n; i++)
 		free(pkg->files[i].name);
 	free(pkg->files);
+	free(pkg->verify_cache);
 	free(pkg->root);
 	free(pkg);
 }
@@ -1047,6 +1049,92 @@ static int check_references(struct mfw_ctx *ctx, struct mfw_pkg *pkg,
 	return 0;
 }
 
+
+/* ---- verified-file cache ---- */
+#define VCACHE_MAX_BYTES (8u * 1024u * 1024u)
+
+void mfw_pkg_set_verify_cache(struct mfw_pkg *pkg, const char *cache_path)
+{
+	free(pkg->verify_cache);
+	pkg->verify_cache = cache_path ? strdup(cache_path) : NULL;
+}
+
+/* The identity line of a package file, without the md5: "dev ino size mtime ctime member path". */
+static int vcache_key(const struct mfw_pkg *pkg, const char *rel, char *out, size_t cap)
+{
+	char path[PATH_MAX + MFW_PKG_PATH_MAX + 2];
+	struct stat st;
+	if (pkg->zip)
+		snprintf(path, sizeof(path), "%s", pkg->root);
+	else
+		snprintf(path, sizeof(path), "%s/%s", pkg->root, rel);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	{
+		char abs[PATH_MAX];
+		const char *p = realpath(path, abs) ? abs : path;
+		if ((size_t)snprintf(out, cap, "%llu %llu %llu %lld.%09ld %lld.%09ld %s %s",
+				     (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+				     (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec,
+				     st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
+				     st.st_ctim.tv_nsec, pkg->zip ? rel : "-", p) >= cap)
+			return -1;
+	}
+	return 0;
+}
+
+/* True when the cache says this exact file was verified with this md5. */
+static bool vcache_hit(const struct mfw_pkg *pkg, const char *rel, const uint8_t md5[16])
+{
+	char key[PATH_MAX * 2], hex[33], line[PATH_MAX * 2 + 64];
+	size_t klen;
+	bool hit = false;
+	struct stat st;
+	FILE *f;
+
+	if (!pkg->verify_cache || vcache_key(pkg, rel, key, sizeof(key)) < 0)
+		return false;
+	f = fopen(pkg->verify_cache, "r");
+	if (!f)
+		return false;
+	if (fstat(fileno(f), &st) < 0 || st.st_size > VCACHE_MAX_BYTES) {
+		fclose(f);
+		return false;
+	}
+	mfw_hex_encode(md5, 16, hex);
+	klen = strlen(key);
+	while (!hit && fgets(line, sizeof(line), f)) {
+		/* "v1 <md5> <key>\n" */
+		size_t l = strlen(line);
+		if (l < 3 + 33 + klen + 1 || line[l - 1] != '\n')
+			continue;
+		line[l - 1] = '\0';
+		hit = !strncmp(line, "v1 ", 3) && !strncmp(line + 3, hex, 32) && line[35] == ' ' &&
+		      !strcmp(line + 36, key);
+	}
+	fclose(f);
+	return hit;
+}
+
+static void vcache_store(const struct mfw_pkg *pkg, const char *rel, const uint8_t md5[16])
+{
+	char key[PATH_MAX * 2], hex[33];
+	struct stat st;
+	FILE *f;
+
+	if (!pkg->verify_cache || vcache_key(pkg, rel, key, sizeof(key)) < 0)
+		return;
+	/* a cache that grew past its bound starts over */
+	if (stat(pkg->verify_cache, &st) == 0 && st.st_size > VCACHE_MAX_BYTES)
+		unlink(pkg->verify_cache);
+	f = fopen(pkg->verify_cache, "a");
+	if (!f)
+		return; /* a cache that cannot be written only costs time */
+	mfw_hex_encode(md5, 16, hex);
+	fprintf(f, "v1 %s %s\n", hex, key);
+	fclose(f);
+}
+
 static int hash_one(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const char *rel,
 		    const struct mfw_md5_entry *want, const char *md5name, uint8_t *buf,
 		    mfw_progress_fn fn, void *user, uint64_t *done, uint64_t total)
@@ -1154,10 +1242,22 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 		r = md5_rel(ctx, layout->md5sum, sums.entries[i].path, rel, sizeof(rel));
 		if (r < 0)
 			goto free_buf;
+		if (vcache_hit(pkg, rel, sums.entries[i].md5)) {
+			uint64_t sz = 0;
+			mfw_pkg_stat(NULL, pkg, rel, &sz);
+			done += sz;
+			if (fn)
+				fn(user, "md5", "package", done, total);
+			else
+				mfw_progress(ctx, "md5", "package", done, total);
+			rep->checked++;
+			continue;
+		}
 		r = hash_one(ctx, pkg, rel, &sums.entries[i], layout->md5sum, buf, fn, user, &done,
 			     total);
 		if (r < 0)
 			goto free_buf;
+		vcache_store(pkg, rel, sums.entries[i].md5);
 		rep->checked++;
 	}
 	rep->bytes = done;

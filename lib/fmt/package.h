@@ -154,4 +154,15 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 		   mfw_progress_fn fn, void *user, struct mfw_pkg_verify_report *report);
 void mfw_pkg_verify_report_free(struct mfw_pkg_verify_report *report);
 
+/*
+ * Verified-file cache for mfw_pkg_verify(): a text file (e.g. in the state
+ * directory) remembering files whose md5 was checked, keyed by what changes
+ * whenever a file is written: device, inode, size, mtime and ctime (ns);
+ * for a zip, the zip file's own identity plus the member name. A listed file
+ * whose identity is unchanged and whose expected md5 equals the remembered
+ * one is not hashed again (a resumed or repeated flash of an unchanged
+ * package). NULL (the default) hashes everything.
+ */
+void mfw_pkg_set_verify_cache(struct mfw_pkg *pkg, const char *cache_path);
+
 #endif

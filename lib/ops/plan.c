@@ -6,6 +6,7 @@
  */
 #include "ops/plan.h"
 #include "ops/sparse_map.h"
+#include "util/fs.h"
 #include "core/core.h"
 
 #include <stdio.h>
@@ -269,6 +270,14 @@ int mfw_plan_build(struct mfw_ctx *ctx, const struct mfw_flash_opts *o, struct m
 		mfw_warn(ctx, "the package has no md5.txt: file integrity cannot be checked");
 	} else {
 		struct mfw_pkg_verify_report rep;
+		/* files verified earlier and unchanged since are not hashed again */
+		if (o->journal_dir) {
+			char cache[1100];
+			if (mfw_mkdir_p(NULL, o->journal_dir, 0700) == 0 &&
+			    (size_t)snprintf(cache, sizeof(cache), "%s/verified-files", o->journal_dir) <
+				    sizeof(cache))
+				mfw_pkg_set_verify_cache(plan->pkg, cache);
+		}
 		r = mfw_pkg_verify(ctx, plan->pkg, &plan->layout, NULL, NULL, &rep);
 		/* a corrupt package is bad input (exit 3), not a failed write-verify (exit 7) */
 		if (r == MFW_E_VERIFY)

@@ -324,6 +324,52 @@ static void test_dir_package(void **state)
 	mfw_pkg_close(pkg);
 }
 
+static size_t count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int c;
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Verified-file cache: a second verification hashes nothing; a changed file is hashed and caught. */
+static void test_verify_cache(void **state)
+{
+	char root[PATH_MAX], cache[PATH_MAX];
+	struct mfw_pkg *pkg;
+	struct mfw_pkg_layout lay;
+	(void)state;
+
+	snprintf(root, sizeof(root), "%s/cached", tmp);
+	snprintf(cache, sizeof(cache), "%s/verified-files", tmp);
+	unlink(cache);
+	make_dir_pkg(root);
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	assert_int_equal(mfw_pkg_detect(ctx, pkg, NULL, &lay), 0);
+	mfw_pkg_set_verify_cache(pkg, cache);
+	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, NULL, NULL, NULL), 0);
+	assert_int_equal(count_lines(cache), 7); /* every listed file, once */
+	/* unchanged files: cache hits, nothing appended */
+	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, NULL, NULL, NULL), 0);
+	assert_int_equal(count_lines(cache), 7);
+	mfw_pkg_close(pkg);
+
+	/* a file changed after it was verified (new ctime) is hashed again and refused */
+	big[2000] ^= 1;
+	put_file(root, "update/tz.mbn", big, sizeof(big));
+	big[2000] ^= 1;
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	assert_int_equal(mfw_pkg_detect(ctx, pkg, NULL, &lay), 0);
+	mfw_pkg_set_verify_cache(pkg, cache);
+	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, NULL, NULL, NULL), MFW_E_VERIFY);
+	mfw_pkg_close(pkg);
+}
+
 static void test_dir_verify_failures(void **state)
 {
 	char root[128], path[PATH_MAX];
@@ -490,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_geometry),
 		cmocka_unit_test(test_dir_package),
 		cmocka_unit_test(test_dir_verify_failures),
+		cmocka_unit_test(test_verify_cache),
 		cmocka_unit_test(test_zip_package),
 		cmocka_unit_test(test_zip_rejects),
 		cmocka_unit_test(test_emmc_and_choices),
