@@ -150,7 +150,10 @@ static int port_open(struct emu_normal *nm, struct port *p)
 		return mfw_fail(nm->emu->ctx, r, "%s port: %s", p->what, mfw_ctx_detail(p->ctx));
 	name = mfw_listener_name(p->l);
 	if (!strncmp(p->spec, "pty:", 4)) {
-		snprintf(p->bound, sizeof(p->bound), "%s (%s)", p->spec, name);
+		/* only a display string: a very long link path just gets cut */
+		if ((size_t)snprintf(p->bound, sizeof(p->bound), "%s (%s)", p->spec, name) >=
+		    sizeof(p->bound))
+			mfw_dbg(nm->emu->ctx, "port name '%s (%s)' shortened", p->spec, name);
 	} else {
 		snprintf(p->bound, sizeof(p->bound), "%s", name);
 		/* the port the kernel chose stays the module's port across reboots */
