@@ -59,7 +59,8 @@ static void draw(uint64_t done, uint64_t total, bool final)
 {
 	char d[32], t[32], r[32], eta[32] = "";
 	double el = now_s() - ps.start;
-	double rate = el > 0.05 ? (double)done / el : 0;
+	/* a rate from a few ms is noise while running; the final line shows the average */
+	double rate = (el > 0.05 || (final && el > 0)) ? (double)done / el : 0;
 	int width = 28, fill = 0;
 	char bar[64];
 	if (total)
