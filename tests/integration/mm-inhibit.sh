@@ -6,33 +6,7 @@
 # and release it after; a modemfw killed mid-operation is released by its leaving the bus;
 # a refused inhibit becomes a warning with the fallback, and the operation goes on.
 . "$SRCDIR/tests/integration/lib.sh"
-FAKE_MM="$BUILDDIR/tests/fake-mm/fake-mm"
-TREE="$SRCDIR/tests/data/sysfs/ec25"
-UID_EC25=/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1
-[ -x "$FAKE_MM" ] || fail "fake-mm not built ($FAKE_MM)"
-command -v dbus-daemon >/dev/null || fail "dbus-daemon missing: run scripts/install-deps.sh"
-
-PIDS=""
-stop_all() {
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
-	cleanup
-}
-trap stop_all EXIT INT TERM
-
-wait_for() { # FILE PATTERN what
-	i=0
-	while ! grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && fail "timed out waiting for $3 ('$2' in $1): $(cat "$1" 2>/dev/null)"
-		sleep 0.1
-	done
-}
-
-# a private bus
-dbus-daemon --session --nofork --print-address=1 >"$WORK/bus.addr" 2>"$WORK/bus.err" &
-PIDS="$PIDS $!"
-wait_for "$WORK/bus.addr" "unix:" "dbus-daemon"
-ADDR=$(head -1 "$WORK/bus.addr")
+. "$SRCDIR/tests/integration/mm-lib.sh"
 
 # the fake AT port: answers ATI / AT+QGMR / AT+GSN, never answers AT+HANG
 mkdir -p "$WORK/dev"
