@@ -2,12 +2,29 @@
 /*
  * BSDIFF40 writer: header, then bzip2(control), bzip2(diff), bzip2(extra).
  *
- * The streams are produced from the control triples by reading old and new
- * in chunks, so the encoder holds one bzip2 compressor and the compressed
- * output, never the uncompressed streams (bsdiff keeps two buffers of the
- * new size for them). Each stream's bzip2 block size is chosen by trying
- * (see encode_best()); it is never larger than the stream needs, which
- * keeps the applier's decoder state small for small streams.
+ * Each stream is one bzip2 stream, as bspatch expects, but it is made of
+ * blocks compressed independently and in parallel:
+ *
+ *  1. a first pass walks the stream's bytes (generated from the control
+ *     triples, old and new; never held whole in memory) and counts what
+ *     bzip2's run-length stage (RLE1) makes of them, to cut the stream into
+ *     chunks that each fill one bzip2 block without overflowing it;
+ *  2. workers compress every chunk as its own one-block bzip2 stream;
+ *  3. the blocks are taken out of their streams (a block starts at bit 32,
+ *     after "BZh" and the level digit, and ends where the 48-bit end
+ *     marker begins) and bit-concatenated under one header, followed by
+ *     one end marker whose CRC combines the blocks' CRCs.
+ *
+ * A bzip2 decoder keeps no state from one block to the next except the
+ * combined CRC, so the result is the stream libbz2 would have written had
+ * it chosen the same block boundaries.
+ *
+ * Block size: code diffs favour 100k blocks (they change character every
+ * few hundred KB), long similar stretches (a tar of modules) favour 900k.
+ * The stream is cut into regions of one large block, each also cut into
+ * 100k blocks; a sample of regions is compressed both ways and the winner
+ * is used for the rest (and kept for the sample). The header's level is
+ * the largest block size used, which is what sizes the applier's decoder.
  */
 #include "delta/delta.h"
 
@@ -20,7 +37,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHUNK (64 * 1024)
+#define PIECE (64 * 1024)
+#define BLOCK_MAGIC 0x314159265359ull
+#define EOS_MAGIC 0x177245385090ull
+/*
+ * libbz2 closes a block once it holds 100000 * level - 19 bytes after
+ * RLE1; a chunk stays one byte below that, so it is always one block.
+ */
+#define BLOCK_CAP(level) ((uint64_t)(level) * 100000 - 20)
+/* sampled regions when choosing the block size: about one in SAMPLE_EVERY, at most SAMPLE_MAX */
+#define SAMPLE_EVERY 8
+#define SAMPLE_MAX 4
 
 struct growbuf {
 	uint8_t *p;
@@ -36,7 +63,7 @@ static int grow(struct growbuf *g, size_t need)
 
 	if (g->cap - g->n >= need)
 		return 0;
-	ncap = g->cap ? g->cap : 64 * 1024;
+	ncap = g->cap ? g->cap : 16 * 1024;
 	while (ncap - g->n < need)
 		ncap *= 2;
 	p = realloc(g->p, ncap);
@@ -48,66 +75,11 @@ static int grow(struct growbuf *g, size_t need)
 	return 0;
 }
 
-struct bzout {
-	bz_stream s;
-	struct growbuf out;
-	bool open;
-};
-
-static int block_size_for(uint64_t len)
+static void growbuf_free(struct growbuf *g)
 {
-	uint64_t b = (len + 99999) / 100000;
-	return b < 1 ? 1 : b > 9 ? 9 : (int)b;
-}
-
-static int bzout_open(struct bzout *z, struct mfw_delta_mem *mem, int level)
-{
-	memset(z, 0, sizeof(*z));
-	z->out.mem = mem;
-	z->s.bzalloc = mfw_delta_bzalloc;
-	z->s.bzfree = mfw_delta_bzfree;
-	z->s.opaque = mem;
-	/* workFactor 30 is bzip2's own default */
-	if (BZ2_bzCompressInit(&z->s, level, 0, 30) != BZ_OK)
-		return MFW_E_NOMEM;
-	z->open = true;
-	return 0;
-}
-
-static int bzout_run(struct bzout *z, const uint8_t *p, size_t n, int action)
-{
-	/* libbz2 calls a BZ_RUN that consumes nothing a parameter error */
-	if (action == BZ_RUN && !n)
-		return 0;
-	z->s.next_in = (char *)p;
-	z->s.avail_in = (unsigned)n;
-	for (;;) {
-		int rc;
-		if (grow(&z->out, 64 * 1024) < 0)
-			return MFW_E_NOMEM;
-		z->s.next_out = (char *)z->out.p + z->out.n;
-		z->s.avail_out = (unsigned)(z->out.cap - z->out.n);
-		rc = BZ2_bzCompress(&z->s, action);
-		z->out.n = z->out.cap - z->s.avail_out;
-		if (action == BZ_FINISH) {
-			if (rc == BZ_STREAM_END)
-				return 0;
-			if (rc != BZ_FINISH_OK)
-				return MFW_E_IO;
-		} else {
-			if (rc != BZ_RUN_OK)
-				return MFW_E_IO;
-			if (!z->s.avail_in)
-				return 0;
-		}
-	}
-}
-
-static void bzout_close(struct bzout *z)
-{
-	if (z->open)
-		BZ2_bzCompressEnd(&z->s);
-	z->open = false;
+	mfw_delta_free(g->mem, g->p, g->cap);
+	g->p = NULL;
+	g->n = g->cap = 0;
 }
 
 static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, size_t n, const uint8_t **out)
@@ -130,138 +102,595 @@ static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, si
 
 enum stream_kind { S_CTRL, S_DIFF, S_EXTRA };
 
-struct stream_job {
+struct stream {
 	enum stream_kind kind;
-	int level;
 	const uint8_t *buf; /* S_CTRL: the serialised triples */
 	const struct mfw_delta_src *old;
 	const struct mfw_delta_src *nw;
 	const struct mfw_delta_ctrlv *ctrl;
-	struct mfw_delta_mem *mem;
-	struct bzout z;
 	uint64_t total;
-	int err;
-	struct mfw_ctx *ctx; /* progress from the calling thread's job only */
 };
 
-static void *encode_stream(void *arg)
-{
-	struct stream_job *j = arg;
-	uint8_t *nb = NULL, *ob = NULL, *db = NULL;
-	int64_t newpos = 0, oldpos = 0;
-	uint64_t progress = 0, reported = 0;
-	int r;
+/* A position in a stream: triple ci, off bytes into its x (diff) or y (extra) part. */
+struct spos {
+	size_t ci;
+	int64_t off;
+	int64_t newpos, oldpos; /* at the start of triple ci */
+	uint64_t at;            /* stream offset */
+};
 
-	if ((r = bzout_open(&j->z, j->mem, j->level)) < 0)
-		goto out;
-	if (j->kind == S_CTRL) {
-		r = bzout_run(&j->z, j->buf, j->total, BZ_RUN);
-		goto finish;
+/* Scratch of one thread generating stream bytes. */
+struct gen {
+	uint8_t nb[PIECE], ob[PIECE], db[PIECE];
+};
+
+/*
+ * The next stream bytes from p, at most PIECE and never across a triple:
+ * *out points at *n of them (in g->db or straight into a buffer).
+ */
+static int gen_next(const struct stream *s, struct spos *p, struct gen *g, size_t want,
+		    const uint8_t **out, size_t *n)
+{
+	if (want > PIECE)
+		want = PIECE;
+	if (s->kind == S_CTRL) {
+		uint64_t left = s->total - p->at;
+		*n = left < want ? (size_t)left : want;
+		*out = s->buf + p->at;
+		p->at += *n;
+		return 0;
 	}
-	nb = mfw_delta_malloc(j->mem, CHUNK);
-	ob = mfw_delta_malloc(j->mem, CHUNK);
-	db = mfw_delta_malloc(j->mem, CHUNK);
-	if (!nb || !ob || !db) {
-		r = MFW_E_NOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < j->ctrl->n; i++) {
-		const struct mfw_delta_ctrl *c = &j->ctrl->v[i];
-		if (j->kind == S_DIFF) {
-			for (int64_t done = 0; done < c->x;) {
-				size_t n = c->x - done < CHUNK ? (size_t)(c->x - done) : CHUNK;
-				const uint8_t *np, *op;
-				if ((r = src_read(j->nw, newpos + done, nb, n, &np)) < 0 ||
-				    (r = src_read(j->old, oldpos + done, ob, n, &op)) < 0)
-					goto out;
-				for (size_t k = 0; k < n; k++)
-					db[k] = (uint8_t)(np[k] - op[k]);
-				if ((r = bzout_run(&j->z, db, n, BZ_RUN)) < 0)
-					goto out;
-				done += (int64_t)n;
-				reported += n;
-				if (j->ctx && reported >= (8u << 20)) {
-					progress += reported;
-					reported = 0;
-					mfw_progress(j->ctx, "encode", "", progress, j->total);
-				}
-			}
-		} else {
-			for (int64_t done = 0; done < c->y;) {
-				size_t n = c->y - done < CHUNK ? (size_t)(c->y - done) : CHUNK;
-				const uint8_t *np;
-				if ((r = src_read(j->nw, newpos + c->x + done, nb, n, &np)) < 0 ||
-				    (r = bzout_run(&j->z, np, n, BZ_RUN)) < 0)
-					goto out;
-				done += (int64_t)n;
-			}
+	for (;;) {
+		const struct mfw_delta_ctrl *c;
+		int64_t part, left;
+		const uint8_t *np, *op;
+		int r;
+
+		if (p->ci >= s->ctrl->n) {
+			*n = 0;
+			return 0;
 		}
-		newpos += c->x + c->y;
-		oldpos += c->x + c->z;
+		c = &s->ctrl->v[p->ci];
+		part = s->kind == S_DIFF ? c->x : c->y;
+		if (p->off >= part) {
+			p->newpos += c->x + c->y;
+			p->oldpos += c->x + c->z;
+			p->ci++;
+			p->off = 0;
+			continue;
+		}
+		left = part - p->off;
+		*n = left < (int64_t)want ? (size_t)left : want;
+		if (s->kind == S_DIFF) {
+			if ((r = src_read(s->nw, p->newpos + p->off, g->nb, *n, &np)) < 0 ||
+			    (r = src_read(s->old, p->oldpos + p->off, g->ob, *n, &op)) < 0)
+				return r;
+			for (size_t k = 0; k < *n; k++)
+				g->db[k] = (uint8_t)(np[k] - op[k]);
+			*out = g->db;
+		} else {
+			if ((r = src_read(s->nw, p->newpos + c->x + p->off, g->nb, *n, &np)) < 0)
+				return r;
+			*out = np;
+		}
+		p->off += (int64_t)*n;
+		p->at += *n;
+		return 0;
 	}
-	r = 0;
-finish:
-	if (r == 0)
-		r = bzout_run(&j->z, NULL, 0, BZ_FINISH);
-out:
-	mfw_delta_free(j->mem, db, CHUNK);
-	mfw_delta_free(j->mem, ob, CHUNK);
-	mfw_delta_free(j->mem, nb, CHUNK);
-	bzout_close(&j->z);
-	j->err = r;
-	return NULL;
 }
 
 /*
- * Compress one stream with two bzip2 block sizes and keep the smaller.
- * Block size matters more than one would think: diff streams of code
- * change character every few hundred KB, and 100k blocks adapt to that
- * (a kernel image's diff stream: 4.4 % smaller than with 900k blocks),
- * while the long similar stretches of a tar of modules favour 900k blocks
- * (2 % smaller). Both run at once when a second thread is allowed; the
- * smaller blocks also shrink the applier's decoder state (0.4 MB instead
- * of 3.6 MB per stream).
+ * Bytes bzip2's first stage (RLE1) makes of the input: runs of 4 to 255
+ * equal bytes become the 4 bytes and a count byte; a longer run starts a
+ * new one at 256. A run does not carry over into the next chunk.
  */
-static int encode_best(struct stream_job *j, unsigned threads, struct mfw_ctx *ctx, int big_level)
-{
-	struct stream_job alt = *j;
-	pthread_t tid;
-	bool threaded = false;
+struct rle1 {
+	int ch; /* -1: no run yet */
+	unsigned len;
+	uint64_t done; /* bytes of runs already closed */
+};
 
-	j->level = block_size_for(j->total);
-	if (j->level > big_level)
-		j->level = big_level;
-	if (j->level == 1) {
-		j->ctx = ctx;
-		encode_stream(j);
-		return j->err;
-	}
-	alt.level = 1;
-	alt.ctx = NULL;
-	if (threads > 1)
-		threaded = pthread_create(&tid, NULL, encode_stream, &alt) == 0;
-	j->ctx = ctx;
-	if (ctx)
-		mfw_progress(ctx, "encode", "", 0, j->total);
-	encode_stream(j);
-	if (threaded)
-		pthread_join(tid, NULL);
-	else
-		encode_stream(&alt);
-	if (ctx)
-		mfw_progress(ctx, "encode", "", j->total, j->total);
-	if (j->err < 0 || alt.err < 0) {
-		mfw_delta_free(j->mem, alt.z.out.p, alt.z.out.cap);
-		return j->err < 0 ? j->err : alt.err;
-	}
-	if (alt.z.out.n < j->z.out.n) {
-		mfw_delta_free(j->mem, j->z.out.p, j->z.out.cap);
-		j->z.out = alt.z.out;
-		j->level = alt.level;
+static inline unsigned rle1_cost(unsigned len)
+{
+	return len < 4 ? len : 5;
+}
+
+static inline uint64_t rle1_total(const struct rle1 *r)
+{
+	return r->done + rle1_cost(r->len);
+}
+
+static inline void rle1_reset(struct rle1 *r)
+{
+	r->ch = -1;
+	r->len = 0;
+	r->done = 0;
+}
+
+static inline void rle1_add(struct rle1 *r, uint8_t c)
+{
+	if (c == r->ch && r->len < 255) {
+		r->len++;
 	} else {
-		mfw_delta_free(j->mem, alt.z.out.p, alt.z.out.cap);
+		r->done += rle1_cost(r->len);
+		r->ch = c;
+		r->len = 1;
 	}
+}
+
+struct chunk {
+	struct spos pos;
+	uint64_t len; /* stream bytes */
+	int level;
+	struct growbuf z; /* the chunk as its own one-block bzip2 stream */
+	uint64_t bits; /* block bits, from bit 32 of z */
+	uint32_t crc;
+};
+
+struct region {
+	size_t big;        /* its chunk at the large block size */
+	size_t s0, s1;     /* its chunks at 100k blocks */
+	bool sampled;
+	bool use_big;
+};
+
+static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta_mem *mem,
+		      const struct spos *pos, uint64_t len, int level)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct chunk *nv = realloc(*v, ncap * sizeof(**v));
+		if (!nv)
+			return MFW_E_NOMEM;
+		mfw_delta_mem_add(mem, (ncap - *cap) * sizeof(**v));
+		*v = nv;
+		*cap = ncap;
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+	(*v)[*n].pos = *pos;
+	(*v)[*n].len = len;
+	(*v)[*n].level = level;
+	(*v)[*n].z.mem = mem;
+	(*n)++;
 	return 0;
+}
+
+static uint64_t bits_get(const uint8_t *p, uint64_t bit, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++, bit++)
+		v = v << 1 | (p[bit >> 3] >> (7 - (bit & 7)) & 1);
+	return v;
+}
+
+/*
+ * Find the block inside a one-block stream: it starts at bit 32 with the
+ * block magic and its CRC, and ends where the end marker (magic, then the
+ * combined CRC, equal to the block's CRC for one block) starts, followed by
+ * 0 to 7 zero bits of padding. Exactly one padding length must fit.
+ */
+static int chunk_parse(struct chunk *c)
+{
+	const uint8_t *p = c->z.p;
+	uint64_t total = (uint64_t)c->z.n * 8, found = 0;
+	int matches = 0;
+
+	if (c->z.n < 4 + 10 + 10 || memcmp(p, "BZh", 3) || p[3] != '0' + c->level ||
+	    bits_get(p, 32, 48) != BLOCK_MAGIC)
+		return MFW_E_IO;
+	c->crc = (uint32_t)bits_get(p, 80, 32);
+	for (unsigned pad = 0; pad < 8; pad++) {
+		uint64_t at = total - pad - 80;
+		if (bits_get(p, total - pad, pad) == 0 && bits_get(p, at, 48) == EOS_MAGIC &&
+		    bits_get(p, at + 48, 32) == c->crc) {
+			matches++;
+			found = at;
+		}
+	}
+	if (matches != 1 || found <= 32 + 80)
+		return MFW_E_IO;
+	c->bits = found - 32;
+	return 0;
+}
+
+struct enc {
+	const struct stream *s;
+	struct mfw_delta_mem *mem;
+	struct chunk **jobs;
+	size_t njobs;
+	size_t next;   /* atomic: next job to take */
+	uint64_t done; /* atomic: stream bytes compressed, for progress */
+	int err;       /* atomic: first error */
+	struct mfw_ctx *ctx; /* progress, reported from the calling thread only */
+	uint64_t progress_total;
+};
+
+static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
+{
+	bz_stream z;
+	struct spos p = c->pos;
+	uint64_t left = c->len;
+	int r = 0, rc;
+
+	memset(&z, 0, sizeof(z));
+	z.bzalloc = mfw_delta_bzalloc;
+	z.bzfree = mfw_delta_bzfree;
+	z.opaque = e->mem;
+	/* workFactor 30 is bzip2's own default; the output does not depend on it */
+	if (BZ2_bzCompressInit(&z, c->level, 0, 30) != BZ_OK)
+		return MFW_E_NOMEM;
+	c->z.n = 0;
+	for (int action = BZ_RUN;;) {
+		const uint8_t *in = NULL;
+		size_t n = 0;
+
+		if (left) {
+			if ((r = gen_next(e->s, &p, g, left < PIECE ? (size_t)left : PIECE, &in, &n)) < 0)
+				break;
+			if (!n) {
+				r = MFW_E_IO; /* the stream ended before the chunk: cannot happen */
+				break;
+			}
+			left -= n;
+		} else {
+			action = BZ_FINISH;
+		}
+		z.next_in = (char *)in;
+		z.avail_in = (unsigned)n;
+		do {
+			if ((r = grow(&c->z, 16 * 1024)) < 0)
+				goto out;
+			z.next_out = (char *)c->z.p + c->z.n;
+			z.avail_out = (unsigned)(c->z.cap - c->z.n);
+			rc = BZ2_bzCompress(&z, action);
+			c->z.n = c->z.cap - z.avail_out;
+			if (action == BZ_RUN ? rc != BZ_RUN_OK : rc != BZ_FINISH_OK && rc != BZ_STREAM_END) {
+				r = MFW_E_IO;
+				goto out;
+			}
+		} while (action == BZ_RUN ? z.avail_in > 0 : rc != BZ_STREAM_END);
+		if (action == BZ_FINISH)
+			break;
+	}
+out:
+	BZ2_bzCompressEnd(&z);
+	if (r == 0)
+		r = chunk_parse(c);
+	return r;
+}
+
+static void set_err(struct enc *e, int r)
+{
+	int zero = 0;
+	__atomic_compare_exchange_n(&e->err, &zero, r, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+struct worker {
+	struct enc *e;
+	bool report; /* the calling thread: may report progress */
+};
+
+static void *pool_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct enc *e = w->e;
+	struct gen *g = mfw_delta_malloc(e->mem, sizeof(*g));
+
+	if (!g) {
+		set_err(e, MFW_E_NOMEM);
+		return NULL;
+	}
+	for (;;) {
+		size_t i = __atomic_fetch_add(&e->next, 1, __ATOMIC_SEQ_CST);
+		uint64_t done;
+		int r;
+
+		if (i >= e->njobs || __atomic_load_n(&e->err, __ATOMIC_SEQ_CST))
+			break;
+		r = compress_chunk(e, e->jobs[i], g);
+		if (r < 0) {
+			set_err(e, r);
+			break;
+		}
+		done = __atomic_add_fetch(&e->done, e->jobs[i]->len, __ATOMIC_SEQ_CST);
+		if (w->report && e->ctx)
+			mfw_progress(e->ctx, "encode", "", done < e->progress_total ? done : e->progress_total,
+				     e->progress_total);
+	}
+	mfw_delta_free(e->mem, g, sizeof(*g));
+	return NULL;
+}
+
+/* Compress the jobs on the calling thread and up to threads - 1 more. */
+static int pool_run(struct enc *e, unsigned threads)
+{
+	struct worker w[16];
+	pthread_t tid[16];
+	bool started[16] = { false };
+
+	if (threads > 16)
+		threads = 16;
+	if (threads > e->njobs)
+		threads = e->njobs ? (unsigned)e->njobs : 1;
+	e->next = 0;
+	e->err = 0;
+	for (unsigned t = 0; t < threads; t++)
+		w[t] = (struct worker){ e, t == 0 };
+	for (unsigned t = 1; t < threads; t++)
+		started[t] = pthread_create(&tid[t], NULL, pool_worker, &w[t]) == 0;
+	pool_worker(&w[0]);
+	for (unsigned t = 1; t < threads; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	return e->err;
+}
+
+/* Bit writer into a buffer already grown to hold everything. */
+struct bitw {
+	uint8_t *p;
+	size_t n;
+	uint64_t acc;
+	unsigned bits; /* pending bits in acc, < 8 between calls */
+};
+
+static inline void bw_put(struct bitw *w, uint64_t v, unsigned n)
+{
+	w->acc = w->acc << n | (v & ((1ull << n) - 1));
+	w->bits += n;
+	while (w->bits >= 8) {
+		w->bits -= 8;
+		w->p[w->n++] = (uint8_t)(w->acc >> w->bits);
+	}
+}
+
+static void bw_copy(struct bitw *w, const uint8_t *src, uint64_t nbits)
+{
+	uint64_t full = nbits / 8;
+	unsigned rest = (unsigned)(nbits % 8);
+
+	if (!w->bits) {
+		memcpy(w->p + w->n, src, full);
+		w->n += full;
+	} else {
+		unsigned sh = w->bits;
+		uint8_t *o = w->p + w->n;
+		uint64_t acc = w->acc;
+		for (uint64_t i = 0; i < full; i++) {
+			acc = acc << 8 | src[i];
+			o[i] = (uint8_t)(acc >> sh);
+		}
+		w->acc = acc;
+		w->n += full;
+	}
+	if (rest)
+		bw_put(w, src[full] >> (8 - rest), rest);
+}
+
+/* The smallest block size that holds n bytes after RLE1 in one block. */
+static int level_for(uint64_t rle)
+{
+	for (int l = 1; l < 9; l++)
+		if (rle <= BLOCK_CAP(l))
+			return l;
+	return 9;
+}
+
+/*
+ * Encode one stream into out (a complete bzip2 stream); *level is the
+ * level digit of its header.
+ */
+static int encode_stream(const struct stream *s, unsigned threads, int big_level, struct mfw_ctx *ctx,
+			 struct mfw_delta_mem *mem, struct growbuf *out, int *level, size_t *nblocks)
+{
+	struct chunk *big = NULL, *small = NULL, **jobs = NULL;
+	struct region *reg = NULL;
+	size_t nbig = 0, cbig = 0, nsmall = 0, csmall = 0, nreg = 0, creg = 0, njobs = 0;
+	struct gen *g = NULL;
+	struct rle1 rb, rs;
+	struct spos p = { 0 }, bstart = { 0 }, sstart = { 0 };
+	uint64_t bcap = BLOCK_CAP(big_level), scap = BLOCK_CAP(1), sample_big = 0, sample_small = 0;
+	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total };
+	bool two = big_level > 1, mode_big = false;
+	size_t ncand = 0, nsamp = 0;
+	int r = 0, maxlevel = 1;
+	struct bitw w = { 0 };
+	uint32_t comb = 0;
+	uint64_t bytes;
+
+	*nblocks = 0;
+	g = mfw_delta_malloc(mem, sizeof(*g));
+	if (!g)
+		return MFW_E_NOMEM;
+	rle1_reset(&rb);
+	rle1_reset(&rs);
+	/* 1: cut into regions (one large block) and chunks (one 100k block) */
+	for (;;) {
+		const uint8_t *in;
+		size_t n;
+
+		if ((r = gen_next(s, &p, g, PIECE, &in, &n)) < 0)
+			goto out;
+		if (!n)
+			break;
+		for (size_t k = 0; k < n; k++) {
+			uint8_t c = in[k];
+			bool same_s = c == rs.ch && rs.len < 255, same_b = c == rb.ch && rb.len < 255;
+			uint64_t ts = same_s ? rs.done + rle1_cost(rs.len + 1) : rle1_total(&rs) + 1;
+			uint64_t tb = same_b ? rb.done + rle1_cost(rb.len + 1) : rle1_total(&rb) + 1;
+			bool cut_b = two && tb > bcap, cut_s = cut_b || ts > scap;
+
+			if (cut_s) {
+				struct spos at = p;
+				at.off = p.off - (int64_t)n + (int64_t)k;
+				at.at = p.at - n + k;
+				if ((r = chunk_push(&small, &nsmall, &csmall, mem, &sstart, at.at - sstart.at, 1)) < 0)
+					goto out;
+				sstart = at;
+				rle1_reset(&rs);
+				if (cut_b) {
+					if ((r = chunk_push(&big, &nbig, &cbig, mem, &bstart, at.at - bstart.at,
+							    big_level)) < 0)
+						goto out;
+					bstart = at;
+					rle1_reset(&rb);
+				}
+			}
+			rle1_add(&rs, c);
+			if (two)
+				rle1_add(&rb, c);
+		}
+	}
+	if (p.at > sstart.at &&
+	    (r = chunk_push(&small, &nsmall, &csmall, mem, &sstart, p.at - sstart.at, 1)) < 0)
+		goto out;
+	if (two && p.at > bstart.at &&
+	    (r = chunk_push(&big, &nbig, &cbig, mem, &bstart, p.at - bstart.at, big_level)) < 0)
+		goto out;
+	if (two && nbig == 1)
+		big[0].level = level_for(rle1_total(&rb));
+
+	/* regions: each large chunk and the 100k chunks inside it */
+	if (two) {
+		reg = mfw_delta_malloc(mem, (nbig ? nbig : 1) * sizeof(*reg));
+		if (!reg) {
+			r = MFW_E_NOMEM;
+			goto out;
+		}
+		creg = nbig;
+		for (size_t i = 0, j = 0; i < nbig; i++) {
+			uint64_t end = big[i].pos.at + big[i].len;
+			reg[i] = (struct region){ i, j, j, false, false };
+			while (j < nsmall && small[j].pos.at < end)
+				j++;
+			reg[i].s1 = j;
+			if (reg[i].s1 - reg[i].s0 > 1)
+				ncand++;
+		}
+		nreg = nbig;
+	}
+	jobs = mfw_delta_malloc(mem, (nsmall + nbig + 1) * sizeof(*jobs));
+	if (!jobs) {
+		r = MFW_E_NOMEM;
+		goto out;
+	}
+	e.jobs = jobs;
+
+	/* 2: try both block sizes on a sample of regions where they differ */
+	if (ncand) {
+		size_t k = 0;
+		nsamp = (ncand + SAMPLE_EVERY - 1) / SAMPLE_EVERY;
+		if (nsamp > SAMPLE_MAX)
+			nsamp = SAMPLE_MAX;
+		for (size_t i = 0, c = 0; i < nreg; i++) {
+			if (reg[i].s1 - reg[i].s0 <= 1)
+				continue;
+			if (k < nsamp && c == (2 * k + 1) * ncand / (2 * nsamp)) {
+				reg[i].sampled = true;
+				k++;
+			}
+			c++;
+		}
+		/* large chunks first: they take longest */
+		for (size_t i = 0; i < nreg; i++)
+			if (reg[i].sampled)
+				jobs[njobs++] = &big[reg[i].big];
+		for (size_t i = 0; i < nreg; i++)
+			if (reg[i].sampled)
+				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
+					jobs[njobs++] = &small[j];
+		for (size_t i = 0; i < nreg; i++)
+			if (reg[i].sampled)
+				e.progress_total += big[reg[i].big].len;
+		e.njobs = njobs;
+		if ((r = pool_run(&e, threads)) < 0)
+			goto out;
+		for (size_t i = 0; i < nreg; i++) {
+			if (!reg[i].sampled)
+				continue;
+			sample_big += big[reg[i].big].bits;
+			for (size_t j = reg[i].s0; j < reg[i].s1; j++)
+				sample_small += small[j].bits;
+		}
+		mode_big = sample_big < sample_small;
+	}
+	/* 3: everything else at the chosen size */
+	njobs = 0;
+	if (two) {
+		for (size_t i = 0; i < nreg; i++) {
+			reg[i].use_big = reg[i].s1 - reg[i].s0 <= 1 ? false : mode_big;
+			if (reg[i].sampled)
+				continue;
+			if (reg[i].use_big)
+				jobs[njobs++] = &big[reg[i].big];
+			else
+				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
+					jobs[njobs++] = &small[j];
+		}
+	} else {
+		for (size_t j = 0; j < nsmall; j++)
+			jobs[njobs++] = &small[j];
+	}
+	e.njobs = njobs;
+	if ((r = pool_run(&e, threads)) < 0)
+		goto out;
+
+	/* 4: the blocks in order under one header, one end marker */
+	njobs = 0;
+	if (two) {
+		for (size_t i = 0; i < nreg; i++) {
+			if (reg[i].use_big) {
+				jobs[njobs++] = &big[reg[i].big];
+				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
+					growbuf_free(&small[j].z);
+			} else {
+				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
+					jobs[njobs++] = &small[j];
+				growbuf_free(&big[reg[i].big].z);
+			}
+		}
+	} else {
+		for (size_t j = 0; j < nsmall; j++)
+			jobs[njobs++] = &small[j];
+	}
+	bytes = 4 + 10 + 1;
+	for (size_t i = 0; i < njobs; i++) {
+		bytes += jobs[i]->bits / 8 + 1;
+		if (jobs[i]->level > maxlevel)
+			maxlevel = jobs[i]->level;
+	}
+	out->mem = mem;
+	if ((r = grow(out, bytes)) < 0)
+		goto out;
+	w.p = out->p;
+	bw_put(&w, 'B', 8);
+	bw_put(&w, 'Z', 8);
+	bw_put(&w, 'h', 8);
+	bw_put(&w, (uint64_t)('0' + maxlevel), 8);
+	for (size_t i = 0; i < njobs; i++) {
+		bw_copy(&w, jobs[i]->z.p + 4, jobs[i]->bits);
+		comb = (comb << 1 | comb >> 31) ^ jobs[i]->crc;
+		growbuf_free(&jobs[i]->z);
+	}
+	bw_put(&w, EOS_MAGIC >> 24, 24);
+	bw_put(&w, EOS_MAGIC & 0xffffff, 24);
+	bw_put(&w, comb, 32);
+	if (w.bits)
+		bw_put(&w, 0, 8 - w.bits);
+	out->n = w.n;
+	*level = maxlevel;
+	*nblocks = njobs;
+	r = 0;
+out:
+	for (size_t i = 0; i < nbig; i++)
+		growbuf_free(&big[i].z);
+	for (size_t i = 0; i < nsmall; i++)
+		growbuf_free(&small[i].z);
+	mfw_delta_free(mem, jobs, (nsmall + nbig + 1) * sizeof(*jobs));
+	mfw_delta_free(mem, reg, (creg ? creg : 1) * sizeof(*reg));
+	mfw_delta_free(mem, big, cbig * sizeof(*big));
+	mfw_delta_free(mem, small, csmall * sizeof(*small));
+	mfw_delta_free(mem, g, sizeof(*g));
+	return r;
 }
 
 int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
@@ -269,15 +698,19 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 			     const struct mfw_delta_ctrlv *ctrl, unsigned threads,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size)
 {
-	struct stream_job jc = { .kind = S_CTRL, .old = old, .nw = nw, .ctrl = ctrl, .mem = mem };
-	struct stream_job jd = jc, je = jc;
+	struct stream sc = { .kind = S_CTRL, .old = old, .nw = nw, .ctrl = ctrl };
+	struct stream sd = sc, se = sc;
+	struct growbuf zc = { .mem = mem }, zd = { .mem = mem }, ze = { .mem = mem };
 	uint8_t *cbuf = NULL, *p;
-	size_t cbytes = ctrl->n * 24;
+	size_t cbytes = ctrl->n * 24, bc = 0, bd = 0, be = 0;
 	int64_t newpos = 0, oldpos = 0;
-	int big, r;
+	int big, lc = 0, ld = 0, le = 0, r;
+	const char *what = "control";
 
-	jd.kind = S_DIFF;
-	je.kind = S_EXTRA;
+	sd.kind = S_DIFF;
+	se.kind = S_EXTRA;
+	if (threads < 1)
+		threads = 1;
 
 	/* the matcher never produces a triple outside old or new; check anyway */
 	for (size_t i = 0; i < ctrl->n; i++) {
@@ -287,8 +720,8 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 			return mfw_fail(ctx, MFW_E_RANGE, "internal: control %zu out of range", i);
 		newpos += c->x + c->y;
 		oldpos += c->x + c->z;
-		jd.total += (uint64_t)c->x;
-		je.total += (uint64_t)c->y;
+		sd.total += (uint64_t)c->x;
+		se.total += (uint64_t)c->y;
 	}
 	if (newpos != nw->size)
 		return mfw_fail(ctx, MFW_E_RANGE, "internal: controls cover %lld of %lld bytes",
@@ -302,29 +735,32 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 		mfw_delta_put_off(cbuf + i * 24 + 8, ctrl->v[i].y);
 		mfw_delta_put_off(cbuf + i * 24 + 16, ctrl->v[i].z);
 	}
-	jc.buf = cbuf;
-	jc.total = cbytes;
+	sc.buf = cbuf;
+	sc.total = cbytes;
 	/*
-	 * Below 32 MiB the 900k compressor's 7.6 MB would be the largest
-	 * allocation of the whole diff, and 300k blocks did as well or
-	 * better on every small corpus file.
+	 * Below 32 MiB the 900k compressor's 7.6 MB per thread would be the
+	 * largest allocation of the whole diff, and 300k blocks did as well
+	 * or better on every small corpus file.
 	 */
 	big = nw->size < (32 << 20) ? 3 : 9;
-	r = encode_best(&jc, threads, NULL, big);
+	r = encode_stream(&sc, threads, big, NULL, mem, &zc, &lc, &bc);
 	mfw_delta_free(mem, cbuf, cbytes);
-	if (r == 0)
-		r = encode_best(&jd, threads, ctx, big);
-	if (r == 0)
-		r = encode_best(&je, threads, NULL, big);
+	if (r == 0) {
+		what = "diff";
+		r = encode_stream(&sd, threads, big, ctx, mem, &zd, &ld, &bd);
+	}
+	if (r == 0) {
+		what = "extra";
+		r = encode_stream(&se, threads, big, NULL, mem, &ze, &le, &be);
+	}
 	if (r < 0) {
-		r = mfw_fail(ctx, r, "cannot encode the %s stream",
-			     jc.err < 0 ? "control" : jd.err < 0 ? "diff" : "extra");
+		r = mfw_fail(ctx, r, "cannot encode the %s stream", what);
 		goto free_streams;
 	}
-	mfw_dbg(ctx, "delta: bzip2 block sizes: control %d00k, diff %d00k, extra %d00k",
-		jc.level, jd.level, je.level);
+	mfw_dbg(ctx, "delta: bzip2 streams: control %d00k (%zu blocks), diff %d00k (%zu), extra %d00k (%zu)",
+		lc, bc, ld, bd, le, be);
 
-	*patch_size = MFW_BSDIFF40_HDR + jc.z.out.n + jd.z.out.n + je.z.out.n;
+	*patch_size = MFW_BSDIFF40_HDR + zc.n + zd.n + ze.n;
 	p = malloc(*patch_size);
 	if (!p) {
 		r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory for the patch");
@@ -332,17 +768,17 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	}
 	mfw_delta_mem_add(mem, *patch_size);
 	memcpy(p, MFW_BSDIFF40_MAGIC, 8);
-	mfw_delta_put_off(p + 8, (int64_t)jc.z.out.n);
-	mfw_delta_put_off(p + 16, (int64_t)jd.z.out.n);
+	mfw_delta_put_off(p + 8, (int64_t)zc.n);
+	mfw_delta_put_off(p + 16, (int64_t)zd.n);
 	mfw_delta_put_off(p + 24, nw->size);
-	memcpy(p + 32, jc.z.out.p, jc.z.out.n);
-	memcpy(p + 32 + jc.z.out.n, jd.z.out.p, jd.z.out.n);
-	memcpy(p + 32 + jc.z.out.n + jd.z.out.n, je.z.out.p, je.z.out.n);
+	memcpy(p + 32, zc.p, zc.n);
+	memcpy(p + 32 + zc.n, zd.p, zd.n);
+	memcpy(p + 32 + zc.n + zd.n, ze.p, ze.n);
 	*patch = p;
 	r = 0;
 free_streams:
-	mfw_delta_free(mem, je.z.out.p, je.z.out.cap);
-	mfw_delta_free(mem, jd.z.out.p, jd.z.out.cap);
-	mfw_delta_free(mem, jc.z.out.p, jc.z.out.cap);
+	growbuf_free(&ze);
+	growbuf_free(&zd);
+	growbuf_free(&zc);
 	return r;
 }

@@ -440,6 +440,107 @@ static void test_apply_bounded_memory(void **state)
 	assert_true(big < small + (8u << 20));
 }
 
+/*
+ * Inputs whose streams span many bzip2 blocks: new differs from old in
+ * every 16th byte (a diff stream that RLE1 shrinks only to 6/16), and an extra stream
+ * of 4-byte runs, which RLE1 grows by a quarter: cutting the stream by its
+ * raw size would overflow a block.
+ */
+static uint8_t *runs4(size_t n)
+{
+	uint8_t *p = malloc(n);
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i / 4 * 7 + (i / 4 % 3 == 0 ? 0 : 1));
+	return p;
+}
+
+static uint8_t *all_changed(const uint8_t *old, size_t n)
+{
+	uint8_t *p = malloc(n);
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(old[i] + (i % 16 == 0 ? 1 + i / 16 % 200 : 0));
+	return p;
+}
+
+/* bzip2 block headers (48-bit magic at any bit offset) in a stream */
+static unsigned count_blocks(const uint8_t *p, size_t n)
+{
+	uint64_t w = 0;
+	unsigned c = 0;
+	for (size_t i = 0; i < n * 8; i++) {
+		w = (w << 1 | (p[i >> 3] >> (7 - (i & 7)) & 1)) & 0xffffffffffffull;
+		if (i >= 47 && w == 0x314159265359ull)
+			c++;
+	}
+	return c;
+}
+
+/* Each stream of a modemfw patch is one bzip2 stream that plain libbz2 decodes in one call. */
+static void test_multiblock_streams(void **state)
+{
+	size_t n = 2000000, nn = 2700000;
+	uint8_t *old = random_bytes(n, 256), *nw = malloc(nn), *patch = NULL, *raw;
+	size_t psize;
+	struct mfw_ctx *ctx;
+	struct mfw_delta_stats ds;
+	unsigned rawcap = 4 << 20, got;
+	int64_t x, y;
+	uint8_t *r4 = runs4(nn - n);
+	uint8_t *ch = all_changed(old, n);
+	(void)state;
+
+	assert_non_null(nw);
+	/* the first n bytes: old with every 16th byte changed; then 700000 bytes of 4-byte runs */
+	memcpy(nw, ch, n);
+	memcpy(nw + n, r4, nn - n);
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &patch, &psize, NULL, &ds), 0);
+	x = mfw_delta_get_off(patch + 8);
+	y = mfw_delta_get_off(patch + 16);
+	raw = malloc(rawcap);
+	assert_non_null(raw);
+	got = rawcap;
+	assert_int_equal(BZ2_bzBuffToBuffDecompress((char *)raw, &got, (char *)patch + 32, (unsigned)x, 0, 0), BZ_OK);
+	assert_int_equal(got, ds.controls * 24);
+	got = rawcap;
+	assert_int_equal(BZ2_bzBuffToBuffDecompress((char *)raw, &got, (char *)patch + 32 + x, (unsigned)y, 0, 0),
+			 BZ_OK);
+	assert_int_equal(got, ds.diff_bytes);
+	assert_true(count_blocks(patch + 32 + x, (size_t)y) >= 3);
+	assert_true(count_blocks(patch + 32 + x + y, psize - 32 - (size_t)x - (size_t)y) >= 3);
+	got = rawcap;
+	assert_int_equal(BZ2_bzBuffToBuffDecompress((char *)raw, &got, (char *)patch + 32 + x + y,
+						    (unsigned)(psize - 32 - (size_t)x - (size_t)y), 0, 0),
+			 BZ_OK);
+	assert_int_equal(got, ds.extra_bytes);
+	assert_true(ds.diff_bytes + ds.extra_bytes == nn);
+	free(patch);
+	patch = NULL;
+	roundtrip(old, n, nw, nn, NULL);
+	/* one thread: the same stream, the same blocks */
+	{
+		struct mfw_delta_opts o = { .threads = 1 };
+		uint8_t *p1 = NULL;
+		size_t p1n = 0;
+		assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &p1, &p1n, NULL, NULL), 0);
+		assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &patch, &psize, &o, NULL), 0);
+		assert_int_equal(psize, p1n);
+		assert_memory_equal(patch, p1, psize);
+		free(p1);
+	}
+	/* extra bytes only: runs of 4 from the start, no old */
+	roundtrip(NULL, 0, r4, nn - n, NULL);
+	free(patch);
+	free(raw);
+	free(ch);
+	free(r4);
+	free(nw);
+	free(old);
+	mfw_ctx_free(ctx);
+}
+
 /* ---- interoperability with Debian's bsdiff 4.3 ---- */
 
 static bool have(const char *path)
@@ -561,6 +662,14 @@ static void test_interop_debian(void **state)
 	interop_case(dir, "unrelated", other, 100000, old, 80000);
 	interop_case(dir, "edited", old, n, nw, nn);
 	interop_case(dir, "one-byte", ones, 1, zeros, 1);
+	{
+		/* streams of many bzip2 blocks, put together from blocks compressed in parallel */
+		uint8_t *ch = all_changed(old, 600000), *r4 = runs4(500000);
+		interop_case(dir, "all-changed", old, 600000, ch, 600000);
+		interop_case(dir, "runs-of-4", other, 100000, r4, 500000);
+		free(r4);
+		free(ch);
+	}
 	rmdir(dir);
 	free(other);
 	free(nw);
@@ -608,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_apply_rejects_idle_controls),
 		cmocka_unit_test(test_apply_bounded_memory),
 		cmocka_unit_test(test_apply_file_is_atomic),
+		cmocka_unit_test(test_multiblock_streams),
 		cmocka_unit_test(test_interop_debian),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
