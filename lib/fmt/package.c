@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -47,6 +48,7 @@ struct mfw_pkg_file {
 	zip_file_t *zf;      /* zip package */
 	uint64_t size;
 	uint64_t pos;
+	const uint8_t *map; /* mfw_pkg_file_map(), or NULL */
 	char name[MFW_PKG_PATH_MAX];
 };
 
@@ -546,10 +548,39 @@ uint64_t mfw_pkg_file_size(const struct mfw_pkg_file *f)
 	return f->size;
 }
 
+/*
+ * Map a directory package's file read-only. Meant for bytes that only the
+ * kernel reads (a transport write): a file truncated behind our back then
+ * fails that write with EFAULT, where touching the mapping ourselves would
+ * raise SIGBUS. Zip members and files that cannot be mapped (empty, or too
+ * large for a 32-bit address space) say MFW_E_UNSUPPORTED: read them.
+ */
+int mfw_pkg_file_map(struct mfw_pkg_file *f, const uint8_t **data)
+{
+	void *p;
+
+	*data = NULL;
+	if (f->map) {
+		*data = f->map;
+		return 0;
+	}
+	if (f->fd < 0 || !f->size || f->size > SIZE_MAX / 2)
+		return MFW_E_UNSUPPORTED;
+	p = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (p == MAP_FAILED)
+		return MFW_E_UNSUPPORTED;
+	(void)madvise(p, (size_t)f->size, MADV_SEQUENTIAL);
+	f->map = p;
+	*data = f->map;
+	return 0;
+}
+
 void mfw_pkg_file_close(struct mfw_pkg_file *f)
 {
 	if (!f)
 		return;
+	if (f->map)
+		munmap((void *)f->map, (size_t)f->size);
 	if (f->zf)
 		zip_fclose(f->zf);
 	if (f->fd >= 0)
@@ -1132,6 +1163,72 @@ static void vcache_store(const struct mfw_pkg *pkg, const char *rel, const uint8
 		return; /* a cache that cannot be written only costs time */
 	mfw_hex_encode(md5, 16, hex);
 	fprintf(f, "v1 %s %s\n", hex, key);
+	fclose(f);
+}
+
+/*
+ * Digests of parts of package files share the cache: "d1 <sha256> <what>
+ * <identity>". what names the part and how it was hashed (the caller's
+ * words, no spaces); the identity is the file's, as for md5 lines, so an
+ * edited file never matches an old line.
+ */
+static bool digest_what_ok(const char *what)
+{
+	return what && *what && !strchr(what, ' ') && !strchr(what, '\n') && strlen(what) < 200;
+}
+
+bool mfw_pkg_cached_digest(const struct mfw_pkg *pkg, const char *rel, const char *what,
+			   uint8_t out[32])
+{
+	char key[PATH_MAX * 2], line[PATH_MAX * 2 + 300];
+	size_t klen, wlen;
+	bool hit = false;
+	struct stat st;
+	FILE *f;
+
+	if (!pkg->verify_cache || !digest_what_ok(what) || vcache_key(pkg, rel, key, sizeof(key)) < 0)
+		return false;
+	f = fopen(pkg->verify_cache, "r");
+	if (!f)
+		return false;
+	if (fstat(fileno(f), &st) < 0 || st.st_size > VCACHE_MAX_BYTES) {
+		fclose(f);
+		return false;
+	}
+	klen = strlen(key);
+	wlen = strlen(what);
+	/* the last line wins: a digest found stale is appended again, corrected */
+	while (fgets(line, sizeof(line), f)) {
+		size_t l = strlen(line);
+		if (l != 3 + 65 + wlen + 1 + klen + 1 || line[l - 1] != '\n' || strncmp(line, "d1 ", 3))
+			continue;
+		line[l - 1] = '\0';
+		if (line[67] != ' ' || strncmp(line + 68, what, wlen) || line[68 + wlen] != ' ' ||
+		    strcmp(line + 69 + wlen, key))
+			continue;
+		if (mfw_hex_decode(line + 3, 64, out, 32) == 0)
+			hit = true;
+	}
+	fclose(f);
+	return hit;
+}
+
+void mfw_pkg_cache_digest(const struct mfw_pkg *pkg, const char *rel, const char *what,
+			  const uint8_t digest[32])
+{
+	char key[PATH_MAX * 2], hex[65];
+	struct stat st;
+	FILE *f;
+
+	if (!pkg->verify_cache || !digest_what_ok(what) || vcache_key(pkg, rel, key, sizeof(key)) < 0)
+		return;
+	if (stat(pkg->verify_cache, &st) == 0 && st.st_size > VCACHE_MAX_BYTES)
+		unlink(pkg->verify_cache);
+	f = fopen(pkg->verify_cache, "a");
+	if (!f)
+		return;
+	mfw_hex_encode(digest, 32, hex);
+	fprintf(f, "d1 %s %s %s\n", hex, what, key);
 	fclose(f);
 }
 

@@ -69,6 +69,14 @@ int mfw_pkg_file_read(struct mfw_ctx *ctx, struct mfw_pkg_file *f, void *buf, si
 /* Skip n bytes forward (file_sector_offset, resume); MFW_E_RANGE past the end. */
 int mfw_pkg_file_skip(struct mfw_ctx *ctx, struct mfw_pkg_file *f, uint64_t n);
 uint64_t mfw_pkg_file_size(const struct mfw_pkg_file *f);
+/*
+ * The whole file mapped read-only (directory packages), valid until close;
+ * MFW_E_UNSUPPORTED when it cannot be (zip member, empty, too large): read
+ * it instead. Only hand the bytes to the kernel (a transport write), whose
+ * copy fails with EFAULT if the file shrinks; touching them in user space
+ * would raise SIGBUS then.
+ */
+int mfw_pkg_file_map(struct mfw_pkg_file *f, const uint8_t **data);
 void mfw_pkg_file_close(struct mfw_pkg_file *f);
 
 /*
@@ -164,5 +172,18 @@ void mfw_pkg_verify_report_free(struct mfw_pkg_verify_report *report);
  * package). NULL (the default) hashes everything.
  */
 void mfw_pkg_set_verify_cache(struct mfw_pkg *pkg, const char *cache_path);
+
+/*
+ * A SHA-256 over part of a package file, remembered in the same cache and
+ * under the same file identity: what says which part and how it was padded
+ * (caller-defined, no spaces). A flash that sends a file the host already
+ * hashed, or proves a range unchanged, need not read and hash it again; the
+ * device's digest is still compared with it. Without a cache nothing is
+ * remembered and every lookup misses.
+ */
+bool mfw_pkg_cached_digest(const struct mfw_pkg *pkg, const char *rel, const char *what,
+			   uint8_t out[32]);
+void mfw_pkg_cache_digest(const struct mfw_pkg *pkg, const char *rel, const char *what,
+			  const uint8_t digest[32]);
 
 #endif

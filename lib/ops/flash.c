@@ -192,6 +192,10 @@ struct prog_src {
 	uint64_t data_left;
 	uint64_t mem_off;
 	uint8_t pad;
+	const uint8_t *map;  /* the file mapped (only when nothing needs hashing), or NULL */
+	uint64_t map_off;    /* where the next byte is in map */
+	bool digest_cached;  /* digest holds the range's SHA-256 already: do not hash */
+	uint8_t digest[32];
 	struct mfw_hash sha;
 };
 
@@ -218,6 +222,7 @@ static int prog_fill(void *user, uint8_t *buf, size_t len)
 				return r;
 			if (!got)
 				return mfw_fail(ps->ctx, MFW_E_IO, "file ended early");
+			ps->map_off += got;
 		}
 		done += got;
 		ps->data_left -= got;
@@ -229,7 +234,50 @@ static int prog_fill(void *user, uint8_t *buf, size_t len)
 	 */
 	if (done < len)
 		memset(buf + done, ps->pad, len - done);
-	return mfw_hash_update(&ps->sha, buf, len);
+	return ps->digest_cached ? 0 : mfw_hash_update(&ps->sha, buf, len);
+}
+
+/*
+ * Whole chunks of a mapped file go to the transport without a copy (the
+ * kernel copies them once, into the socket or the USB request). Only when
+ * nothing needs hashing: hashing would touch the mapping in user space,
+ * where a file truncated under us raises SIGBUS rather than an error. The
+ * file position follows, so the padded tail is read as usual.
+ */
+static int prog_view(void *user, uint8_t *buf, size_t len, const uint8_t **data)
+{
+	struct prog_src *ps = user;
+	int r;
+
+	*data = buf;
+	if (!ps->map || !ps->digest_cached || len > ps->data_left)
+		return prog_fill(user, buf, len);
+	r = mfw_pkg_file_skip(ps->ctx, ps->f, len);
+	if (r < 0)
+		return r;
+	*data = ps->map + ps->map_off;
+	ps->map_off += len;
+	ps->data_left -= len;
+	return 0;
+}
+
+/*
+ * How a plain program's bytes are named in the package's digest cache:
+ * the file range it sends, the padded length and the pad byte. Patched
+ * copies and sparse images are not cached (they are not the file's bytes).
+ */
+static bool range_cache_name(const struct flash_run *fr, const struct mfw_step *s, char *out,
+			     size_t cap)
+{
+	const struct mfw_rp_elem *e = s->e;
+	uint64_t bytes = (s->data_size + e->sector_size - 1) / e->sector_size * e->sector_size;
+
+	if (s->patched || e->sparse || !s->file[0])
+		return false;
+	return (size_t)snprintf(out, cap, "sha256:%llu+%llu/%llu:pad%02x",
+				(unsigned long long)(e->file_sector_offset * e->sector_size),
+				(unsigned long long)s->data_size, (unsigned long long)bytes,
+				fr->plan.nand ? 0xFFu : 0x00u) < cap;
 }
 
 static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh_attr **attrs,
@@ -240,7 +288,7 @@ static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh
 	return mfw_rp_attrs_replace(s->e->attrs, s->e->nattr, "num_partition_sectors", v, attrs, n);
 }
 
-static int program_and_verify(struct flash_run *fr, const struct mfw_step *s,
+static int program_and_verify(struct flash_run *fr, struct mfw_step *s,
 			      struct mfw_fh_attr *attrs, size_t nattr, uint64_t bytes,
 			      struct prog_src *ps, const char *name, uint8_t *out_digest);
 
@@ -328,7 +376,8 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 	struct mfw_fh_attr *attrs = NULL;
 	uint64_t sectors, bytes;
 	size_t nattr = 0;
-	char name[MFW_PKG_PATH_MAX];
+	char name[MFW_PKG_PATH_MAX], what[96];
+	bool cacheable;
 	int r;
 
 	mfw_step_name(s, name, sizeof(name));
@@ -343,6 +392,9 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 	if (r < 0)
 		return mfw_fail(fr->ctx, r, "out of memory");
 	ps.data_left = s->data_size;
+	cacheable = range_cache_name(fr, s, what, sizeof(what));
+	if (cacheable)
+		ps.digest_cached = mfw_pkg_cached_digest(fr->plan.pkg, s->file, what, ps.digest);
 	if (s->patched) {
 		ps.mem = s->patched;
 		ps.mem_off = e->file_sector_offset * e->sector_size;
@@ -353,12 +405,17 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 		r = mfw_pkg_file_skip(fr->ctx, ps.f, e->file_sector_offset * e->sector_size);
 		if (r < 0)
 			goto out_close_file;
+		ps.map_off = e->file_sector_offset * e->sector_size;
+		if (ps.digest_cached && mfw_pkg_file_map(ps.f, &ps.map) < 0)
+			ps.map = NULL; /* read it instead */
 	}
 	mfw_dbg(fr->ctx, "program '%s' from %s: %llu sectors at %s", name, s->file,
 		(unsigned long long)sectors, e->start_sector);
 	r = program_and_verify(fr, s, attrs, nattr, bytes, &ps, name, out_digest);
 	if (r == 0)
 		fr->sum->programs++;
+	if (r == 0 && cacheable && !ps.digest_cached)
+		mfw_pkg_cache_digest(fr->plan.pkg, s->file, what, ps.digest);
 out_close_file:
 	if (ps.f)
 		mfw_pkg_file_close(ps.f);
@@ -368,8 +425,30 @@ out_free_attrs:
 }
 
 /* ---- verification ---- */
-static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct mfw_fh_attr *attrs,
-			size_t nattr, uint64_t bytes, const uint8_t want[32], const char *name)
+static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32], uint64_t *bytes,
+			bool use_cache);
+
+/*
+ * want came from the digest cache and the device disagrees: hash the file
+ * itself before calling it a failed write. A stale or damaged cache line must
+ * not make every flash fail; the correct digest replaces it.
+ */
+static bool cached_digest_was_stale(struct flash_run *fr, struct mfw_step *s,
+				    const uint8_t device[32])
+{
+	uint8_t real[32];
+	uint64_t bytes;
+
+	if (local_digest(fr, s, real, &bytes, false) < 0)
+		return false;
+	mfw_dbg(fr->ctx, "'%s': the cached digest was stale, the file's own %s the device's",
+		s->file, memcmp(real, device, 32) ? "differs from" : "matches");
+	return !memcmp(real, device, 32);
+}
+
+static int verify_range(struct flash_run *fr, struct mfw_step *s, struct mfw_fh_attr *attrs,
+			size_t nattr, uint64_t bytes, uint8_t want[32], bool want_cached,
+			const char *name)
 {
 	uint8_t got[32];
 	char a[65], b[65];
@@ -382,6 +461,8 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
 	if (r < 0)
 		return r;
 	mfw_progress(fr->ctx, "verify", name, bytes, bytes);
+	if (memcmp(got, want, 32) && want_cached && cached_digest_was_stale(fr, s, got))
+		memcpy(want, got, 32); /* the file's own digest, now also in the cache */
 	if (memcmp(got, want, 32)) {
 		mfw_hex_encode(want, 32, a);
 		mfw_hex_encode(got, 32, b);
@@ -398,26 +479,33 @@ static int verify_range(struct flash_run *fr, const struct mfw_step *s, struct m
  * Program bytes from ps (hashing what is sent), count them, verify the
  * range. out_digest (may be NULL) gets the SHA-256 of what was sent.
  */
-static int program_and_verify(struct flash_run *fr, const struct mfw_step *s,
+static int program_and_verify(struct flash_run *fr, struct mfw_step *s,
 			      struct mfw_fh_attr *attrs, size_t nattr, uint64_t bytes,
 			      struct prog_src *ps, const char *name, uint8_t *out_digest)
 {
 	uint8_t digest[32];
-	int r = mfw_hash_init(&ps->sha, MFW_HASH_SHA256);
+	int r = ps->digest_cached ? 0 : mfw_hash_init(&ps->sha, MFW_HASH_SHA256);
 	if (r < 0)
 		return r;
-	r = mfw_fh_program(&fr->conn.fh, attrs, nattr, bytes, prog_fill, ps, name);
+	r = mfw_fh_program_view(&fr->conn.fh, attrs, nattr, bytes, prog_view, ps, name);
 	if (r < 0) {
-		mfw_hash_free(&ps->sha);
+		if (!ps->digest_cached)
+			mfw_hash_free(&ps->sha);
 		return r;
 	}
-	r = mfw_hash_final(&ps->sha, digest, sizeof(digest));
-	if (r < 0)
-		return r;
+	if (ps->digest_cached) {
+		memcpy(digest, ps->digest, sizeof(digest));
+	} else {
+		r = mfw_hash_final(&ps->sha, digest, sizeof(digest));
+		if (r < 0)
+			return r;
+		memcpy(ps->digest, digest, sizeof(digest));
+	}
 	fr->sum->bytes += bytes;
-	if (out_digest)
+	r = verify_range(fr, s, attrs, nattr, bytes, digest, ps->digest_cached, name);
+	if (r == 0 && out_digest)
 		memcpy(out_digest, digest, 32);
-	return verify_range(fr, s, attrs, nattr, bytes, digest, name);
+	return r;
 }
 
 /* ---- device phases ---- */
@@ -580,19 +668,30 @@ static int build_units(struct flash_run *fr)
 	return 0;
 }
 
-/* SHA-256 of exactly what run_program would send for step s. */
-static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32], uint64_t *bytes)
+/*
+ * SHA-256 of exactly what run_program would send for step s; from the
+ * package's digest cache when use_cache and it knows the range (a computed
+ * digest is remembered there).
+ */
+static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32], uint64_t *bytes,
+			bool use_cache)
 {
 	const struct mfw_rp_elem *e = s->e;
 	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
 	uint64_t total, done = 0;
 	uint8_t *buf;
+	char what[96];
+	bool cacheable;
 	int r;
 
 	r = prepare_patched(fr, s);
 	if (r < 0)
 		return r;
 	total = (s->data_size + e->sector_size - 1) / e->sector_size * e->sector_size;
+	*bytes = total;
+	cacheable = range_cache_name(fr, s, what, sizeof(what));
+	if (cacheable && use_cache && mfw_pkg_cached_digest(fr->plan.pkg, s->file, what, out))
+		return 0;
 	buf = malloc(1 << 20);
 	if (!buf)
 		return mfw_fail(fr->ctx, MFW_E_NOMEM, "out of memory");
@@ -617,7 +716,8 @@ static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32
 		r = mfw_hash_final(&ps.sha, out, 32);
 	else
 		mfw_hash_free(&ps.sha);
-	*bytes = total;
+	if (r >= 0 && cacheable)
+		mfw_pkg_cache_digest(fr->plan.pkg, s->file, what, out);
 out_free:
 	if (ps.f)
 		mfw_pkg_file_close(ps.f);
@@ -680,7 +780,7 @@ static int plan_skips(struct flash_run *fr)
 			struct mfw_step *s = &fr->plan.steps[u->steps[i]];
 			if (s->kind != MFW_STEP_PROGRAM)
 				continue;
-			r = local_digest(fr, s, local[i], &bytes[i]);
+			r = local_digest(fr, s, local[i], &bytes[i], true);
 			if (r == 0)
 				r = mfw_hash_update(&h, local[i], 32);
 		}

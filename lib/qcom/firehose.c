@@ -377,8 +377,29 @@ static int stall_error(struct mfw_fh_session *s, const char *verb, const char *l
 			     (unsigned long long)done, mfw_strerror(err));
 }
 
+struct fill_adapter {
+	mfw_fh_source_fn fill;
+	void *user;
+};
+
+static int fill_as_view(void *user, uint8_t *buf, size_t len, const uint8_t **data)
+{
+	struct fill_adapter *a = user;
+
+	*data = buf;
+	return a->fill(a->user, buf, len);
+}
+
 int mfw_fh_program(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
 		   uint64_t total, mfw_fh_source_fn src, void *user, const char *label)
+{
+	struct fill_adapter a = { .fill = src, .user = user };
+
+	return mfw_fh_program_view(s, attrs, nattr, total, fill_as_view, &a, label);
+}
+
+int mfw_fh_program_view(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
+			uint64_t total, mfw_fh_view_fn view, void *user, const char *label)
 {
 	struct mfw_fh_reply reply;
 	uint64_t done = 0;
@@ -406,11 +427,12 @@ int mfw_fh_program(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, si
 		size_t n = total - done > s->max_payload ? s->max_payload : (size_t)(total - done);
 		size_t written = 0;
 		int64_t since = mfw_now_ms();
-		r = src(user, s->chunk, n);
+		const uint8_t *data = s->chunk;
+		r = view(user, s->chunk, n, &data);
 		if (r < 0)
 			return mfw_fail_keep(s->ctx, r, "reading data for '%s' failed", label);
 		/* watchdog: a chunk that makes no progress for stall_ms ends the attempt */
-		r = mfw_transport_write(s->t, s->chunk, n, mfw_deadline_in(s->stall_ms), &written);
+		r = mfw_transport_write(s->t, data, n, mfw_deadline_in(s->stall_ms), &written);
 		done += written;
 		if (r < 0)
 			return stall_error(s, "accepting", label, done, since, r);

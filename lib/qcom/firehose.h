@@ -80,6 +80,13 @@ void mfw_fh_reply_free(struct mfw_fh_reply *reply);
 
 /* Raw data source for program: fill exactly len bytes. */
 typedef int (*mfw_fh_source_fn)(void *user, uint8_t *buf, size_t len);
+/*
+ * Zero-copy source: either point *data at the next len bytes (kept valid
+ * until the next call) or fill buf and point *data at it. The bytes go to
+ * the transport as they are, so a source that has them mapped (a package
+ * file) is never copied in user space.
+ */
+typedef int (*mfw_fh_view_fn)(void *user, uint8_t *buf, size_t len, const uint8_t **data);
 /* Raw data sink for read. */
 typedef int (*mfw_fh_sink_fn)(void *user, const uint8_t *buf, size_t len);
 
@@ -91,6 +98,8 @@ typedef int (*mfw_fh_sink_fn)(void *user, const uint8_t *buf, size_t len);
  */
 int mfw_fh_program(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
 		   uint64_t total, mfw_fh_source_fn src, void *user, const char *label);
+int mfw_fh_program_view(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
+			uint64_t total, mfw_fh_view_fn view, void *user, const char *label);
 int mfw_fh_read(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,
 		uint64_t total, mfw_fh_sink_fn sink, void *user, const char *label);
 int mfw_fh_erase(struct mfw_fh_session *s, const struct mfw_fh_attr *attrs, size_t nattr,

@@ -7,7 +7,7 @@
 #include "transport/internal.h"
 
 /* bytes; the kernel doubles it (socket(7)) */
-#define MFW_TCP_SNDBUF (64 * 1024)
+#define MFW_TCP_SNDBUF (256 * 1024)
 
 #include <fcntl.h>
 #include <netdb.h>

@@ -370,6 +370,56 @@ static void test_verify_cache(void **state)
 	mfw_pkg_close(pkg);
 }
 
+/* Range digests in the same cache: remembered per file identity and range name, last line wins. */
+static void test_digest_cache(void **state)
+{
+	char root[PATH_MAX], cache[PATH_MAX];
+	uint8_t d1[32], d2[32], out[32];
+	struct mfw_pkg *pkg;
+	struct mfw_pkg_file *f;
+	const uint8_t *map;
+	(void)state;
+
+	memset(d1, 0x11, sizeof(d1));
+	memset(d2, 0x22, sizeof(d2));
+	snprintf(root, sizeof(root), "%s/digests", tmp);
+	snprintf(cache, sizeof(cache), "%s/digest-cache", tmp);
+	unlink(cache);
+	make_dir_pkg(root);
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	/* without a cache nothing is remembered */
+	mfw_pkg_cache_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", d1);
+	assert_false(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", out));
+	mfw_pkg_set_verify_cache(pkg, cache);
+	assert_false(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", out));
+	mfw_pkg_cache_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", d1);
+	assert_true(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", out));
+	assert_memory_equal(out, d1, 32);
+	/* another range, another file, a name that cannot be stored: misses */
+	assert_false(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:pad00", out));
+	assert_false(mfw_pkg_cached_digest(pkg, "update/sbl1.mbn", "sha256:0+10/4096:padff", out));
+	mfw_pkg_cache_digest(pkg, "update/tz.mbn", "with space", d1);
+	assert_false(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "with space", out));
+	assert_false(mfw_pkg_cached_digest(pkg, "update/none.mbn", "sha256:0+10/4096:padff", out));
+	/* a corrected digest is appended and wins over the stale one */
+	mfw_pkg_cache_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", d2);
+	assert_true(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", out));
+	assert_memory_equal(out, d2, 32);
+	/* the mapping of a directory package's file holds the file */
+	assert_int_equal(mfw_pkg_file_open(ctx, pkg, "update/tz.mbn", &f), 0);
+	assert_int_equal(mfw_pkg_file_map(f, &map), 0);
+	assert_memory_equal(map, big, sizeof(big));
+	mfw_pkg_file_close(f);
+	mfw_pkg_close(pkg);
+
+	/* a rewritten file (new ctime) no longer matches its old lines */
+	put_file(root, "update/tz.mbn", big, sizeof(big));
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	mfw_pkg_set_verify_cache(pkg, cache);
+	assert_false(mfw_pkg_cached_digest(pkg, "update/tz.mbn", "sha256:0+10/4096:padff", out));
+	mfw_pkg_close(pkg);
+}
+
 static void test_dir_verify_failures(void **state)
 {
 	char root[128], path[PATH_MAX];
@@ -448,6 +498,15 @@ static void test_zip_package(void **state)
 	check_nand_layout(pkg);
 	check_stream(pkg);
 	check_verify_ok(pkg);
+	{
+		/* zip members are read, never mapped */
+		struct mfw_pkg_file *f;
+		const uint8_t *map;
+		assert_int_equal(mfw_pkg_file_open(ctx, pkg, "update/tz.mbn", &f), 0);
+		assert_int_equal(mfw_pkg_file_map(f, &map), MFW_E_UNSUPPORTED);
+		assert_null(map);
+		mfw_pkg_file_close(f);
+	}
 	mfw_pkg_close(pkg);
 }
 
@@ -537,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_dir_package),
 		cmocka_unit_test(test_dir_verify_failures),
 		cmocka_unit_test(test_verify_cache),
+		cmocka_unit_test(test_digest_cache),
 		cmocka_unit_test(test_zip_package),
 		cmocka_unit_test(test_zip_rejects),
 		cmocka_unit_test(test_emmc_and_choices),
