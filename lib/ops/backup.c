@@ -15,6 +15,7 @@
 #include "fmt/package.h"
 #include "util/hash.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include <modemfw/flash.h>
 
 #include <dirent.h>
@@ -279,20 +280,6 @@ out_close:
 	return r;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static int write_manifests(struct mfw_conn *c, const struct mfw_dev_layout *l, const char *tmpdir,
 			   const struct saved *sv, size_t n, bool digest)
 {
@@ -329,7 +316,7 @@ static int write_manifests(struct mfw_conn *c, const struct mfw_dev_layout *l, c
 		return mfw_fail(c->ctx, MFW_E_IO, "cannot write '%s': %s", path, strerror(errno));
 	fprintf(f, "{\n  \"format\": \"modemfw-backup-1\",\n  \"created\": \"%s\",\n  \"device\": {"
 		   "\"key\": ", when);
-	json_str(f, c->device_key);
+	mfw_json_put_str(f, c->device_key);
 	fprintf(f, ", \"serial\": \"0x%08x\", \"hw_id\": \"0x%016llx\", \"pk_hash\": \"%s\"},\n"
 		   "  \"storage\": \"%s\",\n  \"sector_size\": %u,\n  \"verified\": \"%s\",\n"
 		   "  \"partitions\": [\n",
@@ -338,13 +325,13 @@ static int write_manifests(struct mfw_conn *c, const struct mfw_dev_layout *l, c
 	for (size_t i = 0; i < n; i++) {
 		mfw_hex_encode(sv[i].sha, 32, hex);
 		fprintf(f, "    {\"label\": ");
-		json_str(f, sv[i].p->label);
+		mfw_json_put_str(f, sv[i].p->label);
 		fprintf(f, ", \"lun\": %u, \"start_sector\": %llu, \"sectors\": %llu, \"bytes\": %llu, "
 			   "\"file\": ",
 			sv[i].p->lun, (unsigned long long)sv[i].p->first,
 			(unsigned long long)sv[i].p->count,
 			(unsigned long long)(sv[i].p->count * l->sector_size));
-		json_str(f, sv[i].file);
+		mfw_json_put_str(f, sv[i].file);
 		fprintf(f, ", \"sha256\": \"%s\"}%s\n", hex, i + 1 < n ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "ops/diag_backup.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "core/core.h"
 #include "fmt/xqcn.h"
 #include "qcom/diag.h"
@@ -165,20 +166,6 @@ static void writer_free(struct writer *w)
 	free(w->files);
 }
 
-/* JSON string body (no quotes): escapes ", \ and control characters. */
-static void json_str(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-}
-
 /* ---- backup ---- */
 
 struct backup {
@@ -337,17 +324,17 @@ static void manifest_version(FILE *f, const struct mfw_diag_backup_summary *s)
 		fprintf(f, "  \"device\": null,\n");
 		return;
 	}
-	fprintf(f, "  \"device\": {\"comp_date\": \"");
-	json_str(f, v->comp_date);
-	fprintf(f, "\", \"comp_time\": \"");
-	json_str(f, v->comp_time);
-	fprintf(f, "\", \"rel_date\": \"");
-	json_str(f, v->rel_date);
-	fprintf(f, "\", \"rel_time\": \"");
-	json_str(f, v->rel_time);
-	fprintf(f, "\", \"ver_dir\": \"");
-	json_str(f, v->ver_dir);
-	fprintf(f, "\", \"model\": %u, \"firm_rev\": %u, \"msm\": \"%u.%u\"},\n", v->model,
+	fprintf(f, "  \"device\": {\"comp_date\": ");
+	mfw_json_put_str(f, v->comp_date);
+	fprintf(f, ", \"comp_time\": ");
+	mfw_json_put_str(f, v->comp_time);
+	fprintf(f, ", \"rel_date\": ");
+	mfw_json_put_str(f, v->rel_date);
+	fprintf(f, ", \"rel_time\": ");
+	mfw_json_put_str(f, v->rel_time);
+	fprintf(f, ", \"ver_dir\": ");
+	mfw_json_put_str(f, v->ver_dir);
+	fprintf(f, ", \"model\": %u, \"firm_rev\": %u, \"msm\": \"%u.%u\"},\n", v->model,
 		v->firm_rev, v->hw_major, v->hw_minor);
 }
 
@@ -379,9 +366,9 @@ static int write_manifest(struct backup *b)
 	/* one file per line: the restore side reads it back line by line */
 	fprintf(f, "  \"files\": [\n");
 	for (size_t i = 0; i < b->w.n_files; i++) {
-		fprintf(f, "    {\"path\": \"");
-		json_str(f, b->w.files[i].path);
-		fprintf(f, "\", \"size\": %zu, \"sha256\": \"%s\"}%s\n", b->w.files[i].size,
+		fprintf(f, "    {\"path\": ");
+		mfw_json_put_str(f, b->w.files[i].path);
+		fprintf(f, ", \"size\": %zu, \"sha256\": \"%s\"}%s\n", b->w.files[i].size,
 			b->w.files[i].sha256, i + 1 < b->w.n_files ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");

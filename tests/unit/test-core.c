@@ -5,10 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "util/crc.h"
+#include "util/json.h"
 
 static void test_error_names(void **state)
 {
@@ -88,6 +90,25 @@ static void test_crc(void **state)
 	assert_int_equal(mfw_crc16_x25(edl, sizeof(edl)), 0x0F54);
 }
 
+/* The manifests' string escaping: quotes, backslashes, control characters and DEL. */
+static void test_json_str(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	(void)state;
+
+	assert_non_null(f);
+	mfw_json_put_str(f, "a\"b\\c\n\x01\x7f\xc3\xa9");
+	fputc(' ', f);
+	mfw_json_put_str(f, "");
+	fputc(' ', f);
+	mfw_json_put_str(f, NULL);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(out, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\" \"\" \"\"");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_crc),
+		cmocka_unit_test(test_json_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
