@@ -60,6 +60,9 @@ void mfw_delta_mem_add(struct mfw_delta_mem *m, uint64_t n);
 void mfw_delta_mem_sub(struct mfw_delta_mem *m, uint64_t n);
 void *mfw_delta_malloc(struct mfw_delta_mem *m, size_t n);
 void mfw_delta_free(struct mfw_delta_mem *m, void *p, size_t n);
+/* the same for large buffers, from mmap(): returned to the system when freed */
+void *mfw_delta_map(struct mfw_delta_mem *m, size_t n);
+void mfw_delta_unmap(struct mfw_delta_mem *m, void *p, size_t n);
 /* bzalloc/bzfree for libbz2 that count into the mfw_delta_mem passed as opaque. */
 void *mfw_delta_bzalloc(void *opaque, int items, int size);
 void mfw_delta_bzfree(void *opaque, void *p);
@@ -87,9 +90,30 @@ struct mfw_delta_candv {
 	size_t cap;
 };
 
-int mfw_delta_find(struct mfw_ctx *ctx, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
-		   const uint8_t *new_data, int64_t new_size, uint8_t *covered, unsigned threads,
-		   struct mfw_delta_mem *mem, struct mfw_delta_candv *out);
+/*
+ * The index of one block of old: its suffix array, a table of 2-byte
+ * prefixes and a filter of the hashes of its 12-byte strings. Building
+ * takes no context and reports only an error code, so it can run on a
+ * helper thread while the previous block is searched.
+ */
+struct mfw_delta_index {
+	const uint8_t *blk;
+	int64_t off; /* of the block in old */
+	int64_t len;
+	int32_t *sa;
+	int32_t *bucket; /* 65537 entries: SA range of each 2-byte prefix */
+	uint64_t *filter; /* bits per hash of every 12-byte string of the block */
+	unsigned filter_bits;
+	size_t sa_bytes, filter_bytes;
+	struct mfw_delta_mem *mem;
+};
+
+int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
+			  struct mfw_delta_mem *mem, unsigned threads);
+void mfw_delta_index_free(struct mfw_delta_index *ix);
+int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const uint8_t *new_data,
+		   int64_t new_size, uint8_t *covered, unsigned threads, struct mfw_delta_mem *mem,
+		   struct mfw_delta_candv *out);
 /* Sort candidates from several blocks into new order. */
 void mfw_delta_cands_sort(struct mfw_delta_candv *c);
 int mfw_delta_select(struct mfw_ctx *ctx, const uint8_t *old, int64_t old_size,

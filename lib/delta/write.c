@@ -496,6 +496,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	struct bitw w = { 0 };
 	uint32_t comb = 0;
 	uint64_t bytes;
+	int64_t t0 = mfw_now_us();
 
 	*nblocks = 0;
 	g = mfw_delta_malloc(mem, sizeof(*g));
@@ -549,6 +550,8 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	if (two && nbig == 1)
 		big[0].level = level_for(rle1_total(&rb));
 
+	if (ctx)
+		mfw_dbg(ctx, "delta: stream cut in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
 	/* regions: each large chunk and the 100k chunks inside it */
 	if (two) {
 		reg = mfw_delta_malloc(mem, (nbig ? nbig : 1) * sizeof(*reg));
@@ -613,6 +616,8 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 		}
 		mode_big = sample_big < sample_small;
 	}
+	if (ctx)
+		mfw_dbg(ctx, "delta: sampled in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
 	/* 3: everything else at the chosen size */
 	njobs = 0;
 	if (two) {
@@ -634,6 +639,8 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	if ((r = pool_run(&e, threads)) < 0)
 		goto out;
 
+	if (ctx)
+		mfw_dbg(ctx, "delta: compressed in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
 	/* 4: the blocks in order under one header, one end marker */
 	njobs = 0;
 	if (two) {

@@ -196,6 +196,8 @@ static void test_roundtrip_edited(void **state)
 	uint8_t *old = random_bytes(n, 16), *nw;
 	struct mfw_delta_opts small_blocks = { .block_size = 700000, .threads = 2 };
 	struct mfw_delta_opts one_thread = { .threads = 1 };
+	/* 6 blocks: the next block is indexed while one is searched */
+	struct mfw_delta_opts pipelined = { .block_size = 540000, .threads = 2 };
 	(void)state;
 	/* structured content: runs of text-like bytes, so matches are not trivial */
 	for (size_t i = 0; i < n; i++)
@@ -204,6 +206,7 @@ static void test_roundtrip_edited(void **state)
 	roundtrip(old, n, nw, nn, NULL);
 	roundtrip(old, n, nw, nn, &small_blocks);
 	roundtrip(old, n, nw, nn, &one_thread);
+	roundtrip(old, n, nw, nn, &pipelined);
 	free(nw);
 	free(old);
 }
