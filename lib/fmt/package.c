@@ -7,12 +7,15 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -1290,6 +1293,291 @@ close_file:
 	return r;
 }
 
+/*
+ * md5.txt of a directory package on several threads: one file per thread at
+ * a time, largest first. MD5 cannot be split within a file, but a package is
+ * mostly two or three large images, so two cores halve the wait before the
+ * device is touched. Workers never touch ctx (not thread-safe): they leave
+ * their result or errno in their job, and the calling thread reports, in
+ * md5.txt order, exactly what the one-thread path would.
+ */
+#define MD5_THREADS_MAX 4
+
+struct md5_job {
+	char rel[MFW_PKG_PATH_MAX];
+	const struct mfw_md5_entry *want;
+	uint64_t size;
+	uint8_t got[16];
+	int err;       /* 0, or the mfw_err of what failed */
+	int sys_errno; /* for MFW_E_IO / MFW_E_NOENT */
+	const char *what; /* "open", "read", "hash" */
+};
+
+struct md5_pool {
+	const struct mfw_pkg *pkg;
+	struct md5_job **order; /* largest first */
+	size_t n;
+	pthread_mutex_t lock;
+	size_t next;
+	atomic_uint_fast64_t done_bytes;
+	atomic_bool stop;
+	atomic_int running; /* worker threads not finished yet */
+};
+
+static void md5_job_run(struct md5_pool *p, struct md5_job *j, uint8_t *buf,
+			void (*tick)(void *), void *tick_user)
+{
+	const struct pkg_entry *e = lookup(p->pkg, j->rel);
+	char path[PATH_MAX];
+	struct mfw_hash h;
+	int fd;
+
+	j->what = "open";
+	if (!e || (size_t)snprintf(path, sizeof(path), "%s/%s", p->pkg->root, e->name) >= sizeof(path)) {
+		j->err = MFW_E_NOENT;
+		j->sys_errno = ENOENT;
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		j->err = errno == ENOENT ? MFW_E_NOENT : MFW_E_IO;
+		j->sys_errno = errno;
+		return;
+	}
+	j->what = "hash";
+	if (mfw_hash_init(&h, MFW_HASH_MD5) < 0) {
+		j->err = MFW_E_UNSUPPORTED;
+		close(fd);
+		return;
+	}
+	j->what = "read";
+	for (;;) {
+		ssize_t n = read(fd, buf, PKG_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			j->err = MFW_E_IO;
+			j->sys_errno = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (atomic_load(&p->stop)) {
+			j->err = MFW_E_CANCELLED;
+			break;
+		}
+		if (mfw_hash_update(&h, buf, (size_t)n) < 0) {
+			j->err = MFW_E_UNSUPPORTED;
+			break;
+		}
+		atomic_fetch_add(&p->done_bytes, (uint64_t)n);
+		if (tick)
+			tick(tick_user);
+	}
+	close(fd);
+	if (j->err)
+		mfw_hash_free(&h);
+	else if (mfw_hash_final(&h, j->got, sizeof(j->got)) < 0)
+		j->err = MFW_E_UNSUPPORTED;
+}
+
+static struct md5_job *md5_take(struct md5_pool *p)
+{
+	struct md5_job *j = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->next < p->n && !atomic_load(&p->stop))
+		j = p->order[p->next++];
+	pthread_mutex_unlock(&p->lock);
+	return j;
+}
+
+static void *md5_worker(void *user)
+{
+	struct md5_pool *p = user;
+	uint8_t *buf = malloc(PKG_CHUNK);
+	struct md5_job *j;
+
+	if (!buf) {
+		atomic_store(&p->stop, true);
+		atomic_fetch_sub(&p->running, 1);
+		return NULL;
+	}
+	while ((j = md5_take(p)))
+		md5_job_run(p, j, buf, NULL, NULL);
+	free(buf);
+	atomic_fetch_sub(&p->running, 1);
+	return NULL;
+}
+
+struct md5_progress {
+	struct mfw_ctx *ctx;
+	struct md5_pool *pool;
+	mfw_progress_fn fn;
+	void *user;
+	uint64_t base, total;
+};
+
+/* The calling thread's tick: progress for all threads, and Ctrl-C for all. */
+static void md5_tick(void *user)
+{
+	struct md5_progress *m = user;
+	uint64_t done = m->base + atomic_load(&m->pool->done_bytes);
+
+	if (mfw_cancelled(m->ctx))
+		atomic_store(&m->pool->stop, true);
+	if (m->fn)
+		m->fn(m->user, "md5", "package", done, m->total);
+	else
+		mfw_progress(m->ctx, "md5", "package", done, m->total);
+}
+
+static int cmp_job_size(const void *a, const void *b)
+{
+	const struct md5_job *x = *(struct md5_job *const *)a, *y = *(struct md5_job *const *)b;
+
+	return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
+}
+
+static int md5_job_error(struct mfw_ctx *ctx, const struct mfw_pkg *pkg, const struct md5_job *j,
+			 const char *md5name)
+{
+	char a[33], b[33];
+
+	switch (j->err) {
+	case 0:
+		break;
+	case MFW_E_CANCELLED:
+		return mfw_fail(ctx, MFW_E_CANCELLED, "verification cancelled at '%s'", j->rel);
+	case MFW_E_UNSUPPORTED:
+		return mfw_fail(ctx, MFW_E_UNSUPPORTED, "md5 is not available from libcrypto");
+	case MFW_E_NOMEM:
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+	default:
+		return mfw_fail(ctx, j->err, "cannot %s '%s/%s': %s", j->what, pkg->root, j->rel,
+				strerror(j->sys_errno));
+	}
+	if (!memcmp(j->got, j->want->md5, sizeof(j->got)))
+		return 0;
+	mfw_hex_encode(j->got, sizeof(j->got), a);
+	mfw_hex_encode(j->want->md5, sizeof(j->want->md5), b);
+	return mfw_fail(ctx, MFW_E_VERIFY, "'%s' is corrupt: its md5 is %s, %s line %u says %s",
+			j->rel, a, md5name, j->want->line, b);
+}
+
+/*
+ * Hash jobs[0..n) (in md5.txt order) on up to MD5_THREADS_MAX threads; report
+ * the first failure in that order. *done counts the bytes for progress.
+ */
+static int md5_jobs_run(struct mfw_ctx *ctx, struct mfw_pkg *pkg, struct md5_job *jobs, size_t n,
+			const char *md5name, mfw_progress_fn fn, void *user, uint64_t *done,
+			uint64_t total)
+{
+	struct md5_pool pool = { .pkg = pkg, .n = n };
+	struct md5_progress prog = { .ctx = ctx, .pool = &pool, .fn = fn, .user = user,
+				     .base = *done, .total = total };
+	pthread_t th[MD5_THREADS_MAX - 1];
+	size_t nth = 0, want_threads;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint8_t *buf;
+	int r = 0;
+
+	pool.order = calloc(n ? n : 1, sizeof(*pool.order));
+	buf = malloc(PKG_CHUNK);
+	if (!pool.order || !buf) {
+		free(pool.order);
+		free(buf);
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		pool.order[i] = &jobs[i];
+	qsort(pool.order, n, sizeof(*pool.order), cmp_job_size);
+	pthread_mutex_init(&pool.lock, NULL);
+	atomic_init(&pool.done_bytes, 0);
+	atomic_init(&pool.stop, false);
+	want_threads = cpus > 1 ? (size_t)cpus : 1;
+	if (want_threads > MD5_THREADS_MAX)
+		want_threads = MD5_THREADS_MAX;
+	if (want_threads > n)
+		want_threads = n;
+	atomic_init(&pool.running, 0);
+	/* the calling thread is one of them; a thread that cannot start is only slower */
+	while (nth + 1 < want_threads) {
+		atomic_fetch_add(&pool.running, 1);
+		if (pthread_create(&th[nth], NULL, md5_worker, &pool) != 0) {
+			atomic_fetch_sub(&pool.running, 1);
+			break;
+		}
+		nth++;
+	}
+	for (struct md5_job *j; (j = md5_take(&pool));)
+		md5_job_run(&pool, j, buf, md5_tick, &prog);
+	/* the others' last files: keep the progress moving (and Ctrl-C heard) meanwhile */
+	while (atomic_load(&pool.running) > 0) {
+		struct timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+		md5_tick(&prog);
+		nanosleep(&ts, NULL);
+	}
+	for (size_t i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	md5_tick(&prog);
+	*done += atomic_load(&pool.done_bytes);
+	pthread_mutex_destroy(&pool.lock);
+	free(pool.order);
+	free(buf);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (jobs[i].what)
+			r = md5_job_error(ctx, pkg, &jobs[i], md5name);
+		else if (mfw_cancelled(ctx)) /* never started: stopped by Ctrl-C ... */
+			r = mfw_fail(ctx, MFW_E_CANCELLED, "verification cancelled at '%s'", jobs[i].rel);
+		else /* ... or by a worker without memory */
+			r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		vcache_store(pkg, jobs[i].rel, jobs[i].want->md5);
+	return r;
+}
+
+/* Directory packages: cached files are counted, the others hashed by md5_jobs_run(). */
+static int verify_dir_parallel(struct mfw_ctx *ctx, struct mfw_pkg *pkg,
+			       const struct mfw_pkg_layout *layout, const struct mfw_md5sum *sums,
+			       mfw_progress_fn fn, void *user, uint64_t *done, uint64_t total,
+			       struct mfw_pkg_verify_report *rep)
+{
+	struct md5_job *jobs = calloc(sums->n ? sums->n : 1, sizeof(*jobs));
+	size_t n = 0;
+	int r = 0;
+
+	if (!jobs)
+		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < sums->n && r == 0; i++) {
+		struct md5_job *j = &jobs[n];
+		uint64_t sz = 0;
+
+		r = md5_rel(ctx, layout->md5sum, sums->entries[i].path, j->rel, sizeof(j->rel));
+		if (r < 0)
+			break;
+		mfw_pkg_stat(NULL, pkg, j->rel, &sz);
+		rep->checked++;
+		if (vcache_hit(pkg, j->rel, sums->entries[i].md5)) {
+			*done += sz;
+			if (fn)
+				fn(user, "md5", "package", *done, total);
+			else
+				mfw_progress(ctx, "md5", "package", *done, total);
+			continue;
+		}
+		j->want = &sums->entries[i];
+		j->size = sz;
+		n++;
+	}
+	if (r == 0 && n)
+		r = md5_jobs_run(ctx, pkg, jobs, n, layout->md5sum, fn, user, done, total);
+	free(jobs);
+	return r;
+}
+
 int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pkg_layout *layout,
 		   mfw_progress_fn fn, void *user, struct mfw_pkg_verify_report *report)
 {
@@ -1333,7 +1621,12 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 		r = MFW_E_NOMEM;
 		goto free_sums;
 	}
-	for (size_t i = 0; i < sums.n; i++) {
+	if (!pkg->zip) {
+		r = verify_dir_parallel(ctx, pkg, layout, &sums, fn, user, &done, total, rep);
+		if (r < 0)
+			goto free_buf;
+	}
+	for (size_t i = 0; i < sums.n && pkg->zip; i++) {
 		char rel[MFW_PKG_PATH_MAX];
 
 		r = md5_rel(ctx, layout->md5sum, sums.entries[i].path, rel, sizeof(rel));

@@ -267,7 +267,8 @@ static void check_verify_ok(struct mfw_pkg *pkg)
 	assert_int_equal(rep.bytes, total);
 	assert_int_equal(last_done, total);
 	assert_int_equal(last_total, total);
-	assert_true(progress_calls >= 7);
+	/* several threads hash at once; the calling thread reports for all of them */
+	assert_true(progress_calls > 0);
 	/* the MIBIB image is used by rawprogram and patch but md5.txt omits it: a fact, not an error */
 	assert_int_equal(rep.nunlisted, 1);
 	assert_string_equal(rep.unlisted[0], FH "partition_complete_p4K_b256K.mbn");
@@ -484,6 +485,65 @@ static void make_zip(const char *path, const char *evil)
 	free(md5);
 }
 
+struct last_progress {
+	uint64_t done, total;
+	unsigned calls;
+};
+
+static void record_progress(void *user, const char *phase, const char *label, uint64_t done,
+			    uint64_t total)
+{
+	struct last_progress *p = user;
+	(void)label;
+	assert_string_equal(phase, "md5");
+	assert_true(done >= p->done); /* never backwards, whichever thread hashed */
+	p->done = done;
+	p->total = total;
+	p->calls++;
+}
+
+/* md5.txt on several threads: progress adds up, failures are the one-thread path's, Ctrl-C stops it. */
+static void test_verify_threads(void **state)
+{
+	char root[128], path[PATH_MAX];
+	struct last_progress prog = { 0 };
+	struct mfw_pkg *pkg;
+	struct mfw_pkg_layout lay;
+	(void)state;
+
+	snprintf(root, sizeof(root), "%s/threads", tmp);
+	make_dir_pkg(root);
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	assert_int_equal(mfw_pkg_detect(ctx, pkg, NULL, &lay), 0);
+	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, record_progress, &prog, NULL), 0);
+	assert_true(prog.calls > 0);
+	assert_true(prog.total > sizeof(big));
+	assert_int_equal(prog.done, prog.total);
+
+	/* cancelled before it starts: nothing is called verified */
+	{
+		struct mfw_ctx *c2;
+		assert_int_equal(mfw_ctx_new(&c2), 0);
+		mfw_ctx_cancel(c2);
+		assert_int_equal(mfw_pkg_verify(c2, pkg, &lay, NULL, NULL, NULL), MFW_E_CANCELLED);
+		assert_non_null(strstr(mfw_ctx_detail(c2), "verification cancelled at '"));
+		mfw_ctx_free(c2);
+	}
+	mfw_pkg_close(pkg);
+
+	/* a listed file that cannot be read (a directory now): named, I/O error */
+	assert_int_equal(mfw_pkg_open(ctx, root, &pkg), 0);
+	assert_int_equal(mfw_pkg_detect(ctx, pkg, NULL, &lay), 0);
+	snprintf(path, sizeof(path), "%s/update/tz.mbn", root);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(mfw_pkg_verify(ctx, pkg, &lay, NULL, NULL, NULL), MFW_E_IO);
+	expect_detail("cannot read '");
+	expect_detail("update/tz.mbn");
+	mfw_pkg_close(pkg);
+	assert_int_equal(rmdir(path), 0);
+}
+
 static void test_zip_package(void **state)
 {
 	char path[PATH_MAX];
@@ -597,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_dir_verify_failures),
 		cmocka_unit_test(test_verify_cache),
 		cmocka_unit_test(test_digest_cache),
+		cmocka_unit_test(test_verify_threads),
 		cmocka_unit_test(test_zip_package),
 		cmocka_unit_test(test_zip_rejects),
 		cmocka_unit_test(test_emmc_and_choices),
