@@ -1117,24 +1117,42 @@ static int vcache_key(const struct mfw_pkg *pkg, const char *rel, char *out, siz
 	return 0;
 }
 
+/* The cache for reading; NULL when there is none (or it is past its bound: it is started over). */
+static FILE *vcache_open_read(const struct mfw_pkg *pkg)
+{
+	struct stat st;
+	FILE *f = fopen(pkg->verify_cache, "r");
+
+	if (f && (fstat(fileno(f), &st) < 0 || st.st_size > VCACHE_MAX_BYTES)) {
+		fclose(f);
+		f = NULL;
+	}
+	return f;
+}
+
+/* The cache for one more line; a cache that grew past its bound starts over. */
+static FILE *vcache_open_append(const struct mfw_pkg *pkg)
+{
+	struct stat st;
+
+	if (stat(pkg->verify_cache, &st) == 0 && st.st_size > VCACHE_MAX_BYTES)
+		unlink(pkg->verify_cache);
+	return fopen(pkg->verify_cache, "a");
+}
+
 /* True when the cache says this exact file was verified with this md5. */
 static bool vcache_hit(const struct mfw_pkg *pkg, const char *rel, const uint8_t md5[16])
 {
 	char key[PATH_MAX * 2], hex[33], line[PATH_MAX * 2 + 64];
 	size_t klen;
 	bool hit = false;
-	struct stat st;
 	FILE *f;
 
 	if (!pkg->verify_cache || vcache_key(pkg, rel, key, sizeof(key)) < 0)
 		return false;
-	f = fopen(pkg->verify_cache, "r");
+	f = vcache_open_read(pkg);
 	if (!f)
 		return false;
-	if (fstat(fileno(f), &st) < 0 || st.st_size > VCACHE_MAX_BYTES) {
-		fclose(f);
-		return false;
-	}
 	mfw_hex_encode(md5, 16, hex);
 	klen = strlen(key);
 	while (!hit && fgets(line, sizeof(line), f)) {
@@ -1153,15 +1171,11 @@ static bool vcache_hit(const struct mfw_pkg *pkg, const char *rel, const uint8_t
 static void vcache_store(const struct mfw_pkg *pkg, const char *rel, const uint8_t md5[16])
 {
 	char key[PATH_MAX * 2], hex[33];
-	struct stat st;
 	FILE *f;
 
 	if (!pkg->verify_cache || vcache_key(pkg, rel, key, sizeof(key)) < 0)
 		return;
-	/* a cache that grew past its bound starts over */
-	if (stat(pkg->verify_cache, &st) == 0 && st.st_size > VCACHE_MAX_BYTES)
-		unlink(pkg->verify_cache);
-	f = fopen(pkg->verify_cache, "a");
+	f = vcache_open_append(pkg);
 	if (!f)
 		return; /* a cache that cannot be written only costs time */
 	mfw_hex_encode(md5, 16, hex);
@@ -1186,18 +1200,13 @@ bool mfw_pkg_cached_digest(const struct mfw_pkg *pkg, const char *rel, const cha
 	char key[PATH_MAX * 2], line[PATH_MAX * 2 + 300];
 	size_t klen, wlen;
 	bool hit = false;
-	struct stat st;
 	FILE *f;
 
 	if (!pkg->verify_cache || !digest_what_ok(what) || vcache_key(pkg, rel, key, sizeof(key)) < 0)
 		return false;
-	f = fopen(pkg->verify_cache, "r");
+	f = vcache_open_read(pkg);
 	if (!f)
 		return false;
-	if (fstat(fileno(f), &st) < 0 || st.st_size > VCACHE_MAX_BYTES) {
-		fclose(f);
-		return false;
-	}
 	klen = strlen(key);
 	wlen = strlen(what);
 	/* the last line wins: a digest found stale is appended again, corrected */
@@ -1220,14 +1229,11 @@ void mfw_pkg_cache_digest(const struct mfw_pkg *pkg, const char *rel, const char
 			  const uint8_t digest[32])
 {
 	char key[PATH_MAX * 2], hex[65];
-	struct stat st;
 	FILE *f;
 
 	if (!pkg->verify_cache || !digest_what_ok(what) || vcache_key(pkg, rel, key, sizeof(key)) < 0)
 		return;
-	if (stat(pkg->verify_cache, &st) == 0 && st.st_size > VCACHE_MAX_BYTES)
-		unlink(pkg->verify_cache);
-	f = fopen(pkg->verify_cache, "a");
+	f = vcache_open_append(pkg);
 	if (!f)
 		return;
 	mfw_hex_encode(digest, 32, hex);
