@@ -30,6 +30,8 @@
 
 #define IN_BUF (64 * 1024)
 #define CHUNK (128 * 1024)
+#define WBUF (128 * 1024)
+#define OCACHE (128 * 1024)
 /*
  * Controls that produce no byte (x = y = 0) are legal (bsdiff writes one
  * when new begins on a match elsewhere in old), but a bzip2 bomb of them
@@ -83,8 +85,18 @@ struct applier {
 	struct bzin extra;
 	struct ring ring;
 	bool threaded;
+	struct mfw_delta_pbz *pbz; /* diff stream decoded block-parallel, when not NULL */
 	uint8_t dbuf[CHUNK];
-	uint8_t obuf[CHUNK];
+	/*
+	 * Output is gathered here and written in large pieces, and old is
+	 * read ahead: a patch of code changes has thousands of controls, and
+	 * a write and a read per control cost a third of an apply.
+	 */
+	uint8_t wbuf[WBUF];
+	size_t wn;
+	uint8_t ocache[OCACHE];
+	int64_t obase; /* offset in old of ocache[0] */
+	size_t olen;
 };
 
 int mfw_delta_probe(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, uint64_t *new_size)
@@ -349,32 +361,93 @@ static int ring_finish(struct applier *a)
 	return 0;
 }
 
-/* Add the next n diff bytes to obuf (old bytes) in place. */
-static int add_diff(struct applier *a, size_t n)
+/*
+ * The block-parallel decoder gave up (a magic inside a block, or a corrupt
+ * stream): decode the diff stream sequentially from its start, skipping
+ * the bytes already used, and let that decoder give the verdict.
+ */
+static int pbz_fallback(struct applier *a)
 {
-	if (!a->threaded) {
+	uint64_t skip = mfw_delta_pbz_delivered(a->pbz);
+
+	mfw_delta_pbz_close(a->pbz);
+	a->pbz = NULL;
+	mfw_dbg(a->ctx, "delta: parallel decoding of the diff stream stopped after %llu bytes; sequential",
+		(unsigned long long)skip);
+	while (skip) {
+		size_t n = skip < CHUNK ? (size_t)skip : CHUNK;
 		int r = bzin_read(a, &a->diff, a->dbuf, n);
 		if (r < 0)
 			return r;
-		for (size_t i = 0; i < n; i++)
-			a->obuf[i] = (uint8_t)(a->obuf[i] + a->dbuf[i]);
+		skip -= n;
+	}
+	return 0;
+}
+
+/* Add the next n diff bytes to ob (old bytes) in place. */
+static int add_diff(struct applier *a, uint8_t *ob, size_t n)
+{
+	size_t done = 0;
+
+	while (a->pbz && done < n) {
+		const uint8_t *p;
+		size_t k;
+		int r = mfw_delta_pbz_take(a->pbz, n - done, &p, &k);
+		if (r < 0)
+			return mfw_fail(a->ctx, r, "diff stream: out of memory");
+		if (r > 0 || !k) {
+			/* gave up, or the end marker came early: the sequential decoder decides */
+			if ((r = pbz_fallback(a)) < 0)
+				return r;
+			break;
+		}
+		for (size_t i = 0; i < k; i++)
+			ob[done + i] = (uint8_t)(ob[done + i] + p[i]);
+		done += k;
+	}
+	if (done == n)
+		return 0;
+	if (!a->threaded) {
+		int r = bzin_read(a, &a->diff, a->dbuf, n - done);
+		if (r < 0)
+			return r;
+		for (size_t i = done; i < n; i++)
+			ob[i] = (uint8_t)(ob[i] + a->dbuf[i - done]);
 		return 0;
 	}
-	for (size_t done = 0; done < n;) {
+	while (done < n) {
 		const uint8_t *p;
 		size_t k;
 		int r = ring_take(a, n - done, &p, &k);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < k; i++)
-			a->obuf[done + i] = (uint8_t)(a->obuf[done + i] + p[i]);
+			ob[done + i] = (uint8_t)(ob[done + i] + p[i]);
 		done += k;
 	}
 	return 0;
 }
 
-/* Old bytes [pos, pos+n) into buf, zero where the range falls outside old. */
-static int read_old(struct applier *a, int64_t pos, uint8_t *buf, size_t n)
+/* The diff stream must end with the output. */
+static int diff_finish(struct applier *a)
+{
+	if (a->pbz) {
+		int r = mfw_delta_pbz_finish(a->pbz);
+		if (r == 0)
+			return 0;
+		if ((r = pbz_fallback(a)) < 0)
+			return r;
+	}
+	return a->threaded ? ring_finish(a) : bzin_finish(a, &a->diff);
+}
+
+/*
+ * Old bytes [pos, pos+n) into buf, zero where the range falls outside old.
+ * ahead: how many bytes from pos this control will read in all, so the
+ * read-ahead window is filled with what is needed and a little more (the
+ * next control usually starts nearby), not a fixed 256 KiB per control.
+ */
+static int read_old(struct applier *a, int64_t pos, uint8_t *buf, size_t n, int64_t ahead)
 {
 	int64_t osz = (int64_t)a->old->size;
 	int64_t lo = pos, hi = pos + (int64_t)n; /* no overflow: checked by the caller */
@@ -392,9 +465,43 @@ static int read_old(struct applier *a, int64_t pos, uint8_t *buf, size_t n)
 		memset(buf + (osz - lo), 0, (size_t)(hi - osz));
 		hi = osz;
 	}
+	if (lo >= a->obase && hi <= a->obase + (int64_t)a->olen) {
+		memcpy(buf, a->ocache + (lo - a->obase), (size_t)(hi - lo));
+		return 0;
+	}
+	if (hi - lo <= OCACHE) {
+		/* refill the read-ahead window from lo */
+		int64_t want = ahead - (lo - pos) + (64 << 10);
+		size_t n = want < OCACHE ? (size_t)want : OCACHE;
+		if ((int64_t)n < hi - lo)
+			n = (size_t)(hi - lo);
+		if ((int64_t)n > osz - lo)
+			n = (size_t)(osz - lo);
+		int r = a->old->read(a->old->user, (uint64_t)lo, a->ocache, n);
+		if (r < 0) {
+			a->olen = 0;
+			return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)lo);
+		}
+		a->obase = lo;
+		a->olen = n;
+		memcpy(buf, a->ocache, (size_t)(hi - lo));
+		return 0;
+	}
 	int r = a->old->read(a->old->user, (uint64_t)lo, buf, (size_t)(hi - lo));
 	if (r < 0)
 		return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)lo);
+	return 0;
+}
+
+static int flush_out(struct applier *a, int64_t newpos)
+{
+	int r;
+	if (!a->wn)
+		return 0;
+	r = a->out->write(a->out->user, a->wbuf, a->wn);
+	if (r < 0)
+		return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)(newpos - (int64_t)a->wn));
+	a->wn = 0;
 	return 0;
 }
 
@@ -446,11 +553,15 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 			return mfw_fail(a->ctx, MFW_E_RANGE, "control %llu: old cursor overflows",
 					(unsigned long long)st->controls);
 		for (int64_t left = x; left > 0;) {
-			size_t n = left < CHUNK ? (size_t)left : CHUNK;
-			if ((r = read_old(a, oldpos, a->obuf, n)) < 0 || (r = add_diff(a, n)) < 0)
+			size_t n = left < (int64_t)(WBUF - a->wn) ? (size_t)left : WBUF - a->wn;
+			if (!n) {
+				if ((r = flush_out(a, newpos)) < 0)
+					return r;
+				continue;
+			}
+			if ((r = read_old(a, oldpos, a->wbuf + a->wn, n, left)) < 0 || (r = add_diff(a, a->wbuf + a->wn, n)) < 0)
 				return r;
-			if ((r = a->out->write(a->out->user, a->obuf, n)) < 0)
-				return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)newpos);
+			a->wn += n;
 			left -= (int64_t)n;
 			oldpos += (int64_t)n;
 			newpos += (int64_t)n;
@@ -462,11 +573,15 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 					(unsigned long long)st->controls, (long long)y, (long long)newpos,
 					(long long)new_size);
 		for (int64_t left = y; left > 0;) {
-			size_t n = left < CHUNK ? (size_t)left : CHUNK;
-			if ((r = bzin_read(a, &a->extra, a->dbuf, n)) < 0)
+			size_t n = left < (int64_t)(WBUF - a->wn) ? (size_t)left : WBUF - a->wn;
+			if (!n) {
+				if ((r = flush_out(a, newpos)) < 0)
+					return r;
+				continue;
+			}
+			if ((r = bzin_read(a, &a->extra, a->wbuf + a->wn, n)) < 0)
 				return r;
-			if ((r = a->out->write(a->out->user, a->dbuf, n)) < 0)
-				return mfw_fail_keep(a->ctx, r, "cannot write new at byte %lld", (long long)newpos);
+			a->wn += n;
 			left -= (int64_t)n;
 			newpos += (int64_t)n;
 		}
@@ -480,8 +595,10 @@ static int run(struct applier *a, int64_t new_size, struct mfw_delta_stats *st)
 			next_progress = (uint64_t)newpos + PROGRESS_STEP;
 		}
 	}
+	if ((r = flush_out(a, newpos)) < 0)
+		return r;
 	if ((r = bzin_finish(a, &a->ctrl)) < 0 ||
-	    (r = a->threaded ? ring_finish(a) : bzin_finish(a, &a->diff)) < 0 ||
+	    (r = diff_finish(a)) < 0 ||
 	    (r = bzin_finish(a, &a->extra)) < 0)
 		return r;
 	mfw_progress(a->ctx, "apply", "", (uint64_t)new_size, (uint64_t)new_size);
@@ -544,10 +661,29 @@ int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 		goto close_streams;
 	a->ctrl.patch = a->diff.patch = a->extra.patch = patch;
 	if (opts->threads > 1) {
-		r = ring_start(a);
-		if (r < 0)
-			goto stop_ring;
-		a->threaded = true;
+		/*
+		 * Two decoders of the diff stream's blocks at once when their
+		 * states stay small (blocks up to 400k: 1.6 MB each, what
+		 * modemfw writes for inputs below 32 MiB); bigger blocks
+		 * (bsdiff's 900k) keep one decoder thread ahead of the main
+		 * thread, so the process stays near 16 MiB whatever the patch.
+		 */
+		uint8_t lv[4] = { 0 };
+		if (y >= 4 && patch->read(patch->user, MFW_BSDIFF40_HDR + x, lv, 4) == 0 && lv[3] >= '1' &&
+		    lv[3] <= '4') {
+			r = mfw_delta_pbz_open(&a->pbz, patch, MFW_BSDIFF40_HDR + x, MFW_BSDIFF40_HDR + x + y, 2,
+					       opts->small_decoder, &a->mem);
+			if (r < 0) {
+				r = mfw_fail(ctx, r, "cannot start the diff stream decoders");
+				goto close_streams;
+			}
+		}
+		if (!a->pbz) {
+			r = ring_start(a);
+			if (r < 0)
+				goto stop_ring;
+			a->threaded = true;
+		}
 	}
 
 	st.old_size = old->size;
@@ -556,6 +692,8 @@ int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 	r = run(a, (int64_t)new_size, &st);
 	st.peak_mem = a->mem.peak;
 stop_ring:
+	mfw_delta_pbz_close(a->pbz);
+	a->pbz = NULL;
 	ring_stop(a);
 close_streams:
 	bzin_close(&a->extra);

@@ -136,4 +136,20 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 			     const struct mfw_delta_ctrlv *ctrl, unsigned threads,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size);
 
+/*
+ * Parallel decoding of one bzip2 stream (pbz.c): its blocks are found by
+ * scanning for their magic and decoded on several threads at once; the
+ * caller takes the output in order. It may give up (a magic inside a
+ * block's data, a corrupt stream): take() and finish() then return 1 and
+ * the caller decodes sequentially, skipping delivered() bytes. open()
+ * returns 1 when the stream is not one it can take.
+ */
+struct mfw_delta_pbz;
+int mfw_delta_pbz_open(struct mfw_delta_pbz **out, const struct mfw_delta_reader *patch, uint64_t off,
+		       uint64_t end, unsigned decoders, bool small, struct mfw_delta_mem *mem);
+int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, size_t *n);
+int mfw_delta_pbz_finish(struct mfw_delta_pbz *z);
+uint64_t mfw_delta_pbz_delivered(const struct mfw_delta_pbz *z);
+void mfw_delta_pbz_close(struct mfw_delta_pbz *z);
+
 #endif

@@ -466,15 +466,6 @@ static void bw_copy(struct bitw *w, const uint8_t *src, uint64_t nbits)
 		bw_put(w, src[full] >> (8 - rest), rest);
 }
 
-/* The smallest block size that holds n bytes after RLE1 in one block. */
-static int level_for(uint64_t rle)
-{
-	for (int l = 1; l < 9; l++)
-		if (rle <= BLOCK_CAP(l))
-			return l;
-	return 9;
-}
-
 /*
  * Encode one stream into out (a complete bzip2 stream); *level is the
  * level digit of its header.
@@ -486,9 +477,9 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	struct region *reg = NULL;
 	size_t nbig = 0, cbig = 0, nsmall = 0, csmall = 0, nreg = 0, creg = 0, njobs = 0;
 	struct gen *g = NULL;
-	struct rle1 rb, rs;
-	struct spos p = { 0 }, bstart = { 0 }, sstart = { 0 };
-	uint64_t bcap = BLOCK_CAP(big_level), scap = BLOCK_CAP(1), sample_big = 0, sample_small = 0;
+	struct rle1 rs;
+	struct spos p = { 0 }, sstart = { 0 };
+	uint64_t scap = BLOCK_CAP(1), sample_big = 0, sample_small = 0;
 	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total };
 	bool two = big_level > 1, mode_big = false;
 	size_t ncand = 0, nsamp = 0;
@@ -502,9 +493,12 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	g = mfw_delta_malloc(mem, sizeof(*g));
 	if (!g)
 		return MFW_E_NOMEM;
-	rle1_reset(&rb);
 	rle1_reset(&rs);
-	/* 1: cut into regions (one large block) and chunks (one 100k block) */
+	/*
+	 * 1: cut into chunks of one 100k block. A region is big_level chunks
+	 * in a row: RLE1 never makes more of a run than of its two halves,
+	 * so a region's bytes fit one block of big_level * 100k.
+	 */
 	for (;;) {
 		const uint8_t *in;
 		size_t n;
@@ -515,12 +509,9 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			break;
 		for (size_t k = 0; k < n; k++) {
 			uint8_t c = in[k];
-			bool same_s = c == rs.ch && rs.len < 255, same_b = c == rb.ch && rb.len < 255;
-			uint64_t ts = same_s ? rs.done + rle1_cost(rs.len + 1) : rle1_total(&rs) + 1;
-			uint64_t tb = same_b ? rb.done + rle1_cost(rb.len + 1) : rle1_total(&rb) + 1;
-			bool cut_b = two && tb > bcap, cut_s = cut_b || ts > scap;
+			uint64_t ts = c == rs.ch && rs.len < 255 ? rs.done + rle1_cost(rs.len + 1) : rle1_total(&rs) + 1;
 
-			if (cut_s) {
+			if (ts > scap) {
 				struct spos at = p;
 				at.off = p.off - (int64_t)n + (int64_t)k;
 				at.at = p.at - n + k;
@@ -528,27 +519,21 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 					goto out;
 				sstart = at;
 				rle1_reset(&rs);
-				if (cut_b) {
-					if ((r = chunk_push(&big, &nbig, &cbig, mem, &bstart, at.at - bstart.at,
-							    big_level)) < 0)
-						goto out;
-					bstart = at;
-					rle1_reset(&rb);
-				}
 			}
 			rle1_add(&rs, c);
-			if (two)
-				rle1_add(&rb, c);
 		}
 	}
 	if (p.at > sstart.at &&
 	    (r = chunk_push(&small, &nsmall, &csmall, mem, &sstart, p.at - sstart.at, 1)) < 0)
 		goto out;
-	if (two && p.at > bstart.at &&
-	    (r = chunk_push(&big, &nbig, &cbig, mem, &bstart, p.at - bstart.at, big_level)) < 0)
-		goto out;
-	if (two && nbig == 1)
-		big[0].level = level_for(rle1_total(&rb));
+	if (two) {
+		for (size_t i = 0; i < nsmall; i += (size_t)big_level) {
+			size_t e = i + (size_t)big_level < nsmall ? i + (size_t)big_level : nsmall;
+			uint64_t len = small[e - 1].pos.at + small[e - 1].len - small[i].pos.at;
+			if ((r = chunk_push(&big, &nbig, &cbig, mem, &small[i].pos, len, (int)(e - i))) < 0)
+				goto out;
+		}
+	}
 
 	if (ctx)
 		mfw_dbg(ctx, "delta: stream cut in %.3f s", (double)(mfw_now_us() - t0) / 1e6);

@@ -407,8 +407,9 @@ static int buf_read(void *user, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
-static uint64_t apply_peak(size_t n)
+static uint64_t apply_peak(size_t n, unsigned threads)
 {
+	struct mfw_delta_apply_opts o = { .threads = threads };
 	struct mfw_ctx *ctx;
 	uint8_t *old = random_bytes(n, 256), *patch;
 	size_t nn, psize;
@@ -423,7 +424,7 @@ static uint64_t apply_peak(size_t n)
 	assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &patch, &psize, NULL, NULL), 0);
 	rp = (struct buf_reader){ patch, psize };
 	rpatch = (struct mfw_delta_reader){ buf_read, psize, &rp };
-	assert_int_equal(mfw_delta_apply_io(ctx, &rold, &rpatch, &w, NULL, &st), 0);
+	assert_int_equal(mfw_delta_apply_io(ctx, &rold, &rpatch, &w, &o, &st), 0);
 	assert_int_equal(cw.n, nn);
 	assert_int_equal(cw.crc, mfw_crc32(0, nw, nn));
 	free(patch);
@@ -435,12 +436,16 @@ static uint64_t apply_peak(size_t n)
 
 static void test_apply_bounded_memory(void **state)
 {
-	uint64_t small = apply_peak(200000), big = apply_peak(12 << 20);
+	uint64_t small = apply_peak(200000, 1), big = apply_peak(12 << 20, 1);
+	/* with the diff stream's blocks decoded two at a time */
+	uint64_t small2 = apply_peak(200000, 2), big2 = apply_peak(12 << 20, 2);
 	(void)state;
 	/* three bzip2 decoders at most (~3.6 MB each) plus fixed buffers */
 	assert_true(big < 16u << 20);
+	assert_true(big2 < 16u << 20);
 	/* 60x the data, the same memory give or take the decoders' block sizes */
 	assert_true(big < small + (8u << 20));
+	assert_true(big2 < small2 + (8u << 20));
 }
 
 /*
@@ -542,6 +547,93 @@ static void test_multiblock_streams(void **state)
 	free(nw);
 	free(old);
 	mfw_ctx_free(ctx);
+}
+
+/*
+ * Block-parallel decoding of the diff stream, on streams libbz2 wrote on
+ * its own (one stream, many blocks): the same output as one decoder, and
+ * the same verdict on truncated and corrupt streams (the parallel reader
+ * gives up and the sequential decoder decides).
+ */
+static uint8_t *patch_level(size_t n, const uint8_t *diff, int level, size_t cut, size_t flip, size_t *psize)
+{
+	uint8_t cbuf[24];
+	unsigned cn = 200, dn = (unsigned)(n + n / 50 + 700), en = 200;
+	uint8_t *cz = malloc(cn), *dz = malloc(dn), *ez = malloc(en), *p;
+
+	assert_non_null(cz);
+	assert_non_null(dz);
+	assert_non_null(ez);
+	mfw_delta_put_off(cbuf, (int64_t)n);
+	mfw_delta_put_off(cbuf + 8, 0);
+	mfw_delta_put_off(cbuf + 16, 0);
+	assert_int_equal(BZ2_bzBuffToBuffCompress((char *)cz, &cn, (char *)cbuf, 24, 1, 0, 30), BZ_OK);
+	assert_int_equal(BZ2_bzBuffToBuffCompress((char *)dz, &dn, (char *)diff, (unsigned)n, level, 0, 30), BZ_OK);
+	assert_int_equal(BZ2_bzBuffToBuffCompress((char *)ez, &en, (char *)cbuf, 0, 1, 0, 30), BZ_OK);
+	dn -= (unsigned)cut;
+	if (flip)
+		dz[flip] ^= 0x10;
+	*psize = 32 + cn + dn + en;
+	p = malloc(*psize);
+	assert_non_null(p);
+	memcpy(p, "BSDIFF40", 8);
+	mfw_delta_put_off(p + 8, cn);
+	mfw_delta_put_off(p + 16, dn);
+	mfw_delta_put_off(p + 24, (int64_t)n);
+	memcpy(p + 32, cz, cn);
+	memcpy(p + 32 + cn, dz, dn);
+	memcpy(p + 32 + cn + dn, ez, en);
+	free(cz);
+	free(dz);
+	free(ez);
+	return p;
+}
+
+static void test_parallel_decode(void **state)
+{
+	size_t n = 1500000, psize;
+	uint8_t *old = random_bytes(n, 256), *diff = malloc(n), *nw = malloc(n);
+	struct mfw_ctx *ctx;
+	(void)state;
+
+	assert_non_null(diff);
+	assert_non_null(nw);
+	/* mostly zero, some changed bytes, a few long runs: RLE1 and many blocks */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = rnd();
+		diff[i] = (uint8_t)((i / 30000) % 7 == 3 ? 0 : r % 3 == 0 ? r >> 8 : 0);
+		nw[i] = (uint8_t)(old[i] + diff[i]);
+	}
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	for (int level = 1; level <= 9; level += 3) {
+		for (int kind = 0; kind < 3; kind++) {
+			/* whole, truncated by 700 bytes, one bit flipped in a middle block */
+			uint8_t *patch = patch_level(n, diff, level, kind == 1 ? 700 : 0, kind == 2 ? 200000 : 0, &psize);
+			int r[2];
+			for (unsigned t = 1; t <= 2; t++) {
+				struct mfw_delta_apply_opts o = { .threads = t };
+				uint8_t *out = NULL;
+				size_t outn = 0;
+				r[t - 1] = mfw_delta_apply_buf(ctx, old, n, patch, psize, &out, &outn, &o, NULL);
+				if (kind == 0) {
+					assert_int_equal(r[t - 1], 0);
+					assert_int_equal(outn, n);
+					assert_memory_equal(out, nw, n);
+				} else {
+					assert_int_equal(r[t - 1], MFW_E_FORMAT);
+				}
+				free(out);
+			}
+			if (kind == 0 && level == 1)
+				assert_true(count_blocks(patch + 32 + mfw_delta_get_off(patch + 8),
+							 (size_t)mfw_delta_get_off(patch + 16)) >= 8);
+			free(patch);
+		}
+	}
+	mfw_ctx_free(ctx);
+	free(nw);
+	free(diff);
+	free(old);
 }
 
 /* ---- interoperability with Debian's bsdiff 4.3 ---- */
@@ -721,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_apply_bounded_memory),
 		cmocka_unit_test(test_apply_file_is_atomic),
 		cmocka_unit_test(test_multiblock_streams),
+		cmocka_unit_test(test_parallel_decode),
 		cmocka_unit_test(test_interop_debian),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

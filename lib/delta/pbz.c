@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Parallel decoding of one bzip2 stream, block by block.
+ *
+ * A bzip2 stream is a 4-byte header ("BZh" and the block size digit), then
+ * blocks, each starting with the 48-bit magic 0x314159265359 and its CRC at
+ * any bit offset, then the 48-bit end marker 0x177245385090 and the CRC of
+ * all blocks. A block can be decoded on its own: copied bit by bit behind a
+ * header, followed by an end marker carrying that block's CRC, it is a
+ * one-block stream libbz2 decodes. Nothing records where blocks end, so
+ * the reader scans the compressed bits for both magics; any match is a
+ * candidate boundary, and block k is decoded from candidate k to
+ * candidate k + 1 by one of the decoder threads while the caller consumes
+ * block k - 1 from another.
+ *
+ * Why the output is the sequential decoder's:
+ *  - every real boundary is a candidate (every bit offset is scanned);
+ *  - block 0 starts at bit 32 of the stream, a real boundary;
+ *  - a block that decodes from a real boundary up to candidate e, with its
+ *    CRC right and our end marker right after it, ends exactly at e: had it
+ *    ended earlier, a real magic (a candidate) would lie before e, and the
+ *    scan tries windows in order; had it run on past e, libbz2 would have
+ *    read our end marker as block data and needed the marker again within
+ *    the 0..7 padding bits that follow, and neither magic matches itself
+ *    or the other shifted by 1 to 7 bits. So e is a real boundary too;
+ *  - the blocks' CRCs, combined as libbz2 does, must equal the CRC after
+ *    the end marker.
+ * Anything else (a candidate inside a block's data, a corrupt or truncated
+ * stream, a foreign header) makes the reader give up; the caller then
+ * decodes the stream sequentially from its start and skips what it was
+ * already given, so every verdict is the sequential decoder's.
+ *
+ * Memory is fixed: per decoder thread its bzip2 state, 1 MiB of output
+ * slots (a block of code diffs decodes to a few hundred KB, so the next
+ * block is usually decoded whole while the caller uses this one) and
+ * 128 KiB of input buffers; the scanner holds 64 KiB.
+ */
+#include "delta/delta.h"
+
+#include "core/core.h"
+
+#include <bzlib.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_MAGIC 0x314159265359ull
+#define EOS_MAGIC 0x177245385090ull
+#define MAGIC_MASK 0xffffffffffffull
+#define DEC_MAX 4
+#define SLOTS 8
+#define SLOT (128 * 1024)
+#define PIECE (64 * 1024)
+/* the scanner keeps this many candidates ahead */
+#define CANDS (DEC_MAX + 2)
+
+struct dec {
+	struct mfw_delta_pbz *z;
+	pthread_t tid;
+	bool started;
+	/* the window to decode, set under z->mu; bits are offsets in the patch */
+	bool assigned;
+	uint64_t start, end;
+	/* output, a ring of slots */
+	uint8_t *buf[SLOTS];
+	size_t len[SLOTS];
+	unsigned head, tail, count;
+	size_t pos;
+	bool done;  /* the whole block is in the ring (or it failed) */
+	bool failed;
+	uint32_t crc;
+	uint8_t src[PIECE + 8];
+	uint8_t in[PIECE + 16];
+};
+
+struct cand {
+	uint64_t bit;
+	bool eos;
+};
+
+struct mfw_delta_pbz {
+	const struct mfw_delta_reader *patch;
+	uint64_t off, end; /* the stream's bytes in the patch */
+	int level;
+	bool small;
+	struct mfw_delta_mem *mem;
+	unsigned n;
+	struct dec *d[DEC_MAX];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	/* scanner: bytes [sbase, sbase + slen) of the patch in sbuf */
+	uint8_t sbuf[PIECE + 8];
+	uint64_t sbase;
+	size_t slen;
+	uint64_t snext; /* next bit offset to test */
+	bool sdone;
+	struct cand q[CANDS];
+	unsigned qn;
+	uint16_t tab[256]; /* bit s (0-7): block magic at shift s may start; bit 8 + s: end marker */
+	/* consumer */
+	uint64_t cur;      /* block being consumed */
+	uint64_t assigned; /* blocks handed to decoders */
+	struct cand wstart[DEC_MAX]; /* window of the block each decoder has, by block % n */
+	uint32_t comb;
+	uint64_t delivered;
+	bool gave_up;
+};
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * The next candidate boundary at or after z->snext: 0 and *c, or 1 when the
+ * stream's bytes hold no more. A magic starting at bit 8i + s fixes the
+ * whole byte i + 1, which the table checks before the full 48 bits are.
+ */
+static int scan_next(struct mfw_delta_pbz *z, struct cand *c)
+{
+	uint64_t endbit = z->end * 8;
+
+	while (!z->sdone) {
+		uint64_t i = z->snext / 8;
+		unsigned s0 = (unsigned)(z->snext % 8);
+
+		if (z->snext + 48 > endbit) {
+			z->sdone = true;
+			break;
+		}
+		if (i < z->sbase || i + 8 > z->sbase + z->slen) {
+			uint64_t want = z->end - i < PIECE + 8 ? z->end - i : PIECE + 8;
+			memset(z->sbuf, 0, sizeof(z->sbuf));
+			if (z->patch->read(z->patch->user, i, z->sbuf, (size_t)want) < 0) {
+				z->sdone = true;
+				return -1;
+			}
+			z->sbase = i;
+			/* zeros past the end never match: matches must end by endbit */
+			z->slen = want < 8 ? 8 : (size_t)want;
+		}
+		for (; i + 8 <= z->sbase + z->slen; i++, s0 = 0) {
+			const uint8_t *p = z->sbuf + (i - z->sbase);
+			unsigned t = z->tab[p[1]], m = ((t & 0xff) | t >> 8) >> s0 << s0;
+			uint64_t v;
+
+			if (!m)
+				continue;
+			v = be64(p);
+			for (unsigned s = s0; s < 8; s++) {
+				uint64_t bit = i * 8 + s, w;
+				if (!(m >> s & 1))
+					continue;
+				if (bit + 48 > endbit) {
+					z->sdone = true;
+					return 1;
+				}
+				w = v >> (16 - s) & MAGIC_MASK;
+				if (w == BLOCK_MAGIC || w == EOS_MAGIC) {
+					c->bit = bit;
+					c->eos = w == EOS_MAGIC;
+					z->snext = bit + 1;
+					return 0;
+				}
+			}
+		}
+		z->snext = i * 8;
+	}
+	return 1;
+}
+
+/* Bit writer for the wrapped one-block stream. */
+struct bw {
+	uint8_t *p;
+	size_t n;
+	uint64_t acc;
+	unsigned bits;
+};
+
+static inline void bw_put(struct bw *w, uint64_t v, unsigned n)
+{
+	w->acc = w->acc << n | (v & ((1ull << n) - 1));
+	w->bits += n;
+	while (w->bits >= 8) {
+		w->bits -= 8;
+		w->p[w->n++] = (uint8_t)(w->acc >> w->bits);
+	}
+}
+
+/* Wait for a free output slot; false when told to stop. */
+static bool slot_wait(struct dec *d)
+{
+	struct mfw_delta_pbz *z = d->z;
+	bool ok;
+	pthread_mutex_lock(&z->mu);
+	while (d->count == SLOTS && !z->stop)
+		pthread_cond_wait(&z->cv, &z->mu);
+	ok = !z->stop;
+	pthread_mutex_unlock(&z->mu);
+	return ok;
+}
+
+static void slot_push(struct dec *d, size_t len, bool done, bool failed)
+{
+	struct mfw_delta_pbz *z = d->z;
+	pthread_mutex_lock(&z->mu);
+	if (len) {
+		d->len[d->head] = len;
+		d->head = (d->head + 1) % SLOTS;
+		d->count++;
+	}
+	if (done) {
+		d->done = true;
+		d->failed = failed;
+	}
+	pthread_cond_broadcast(&z->cv);
+	pthread_mutex_unlock(&z->mu);
+}
+
+/* Decode the window [start, end) as a one-block stream into the ring. */
+static void decode_window(struct dec *d)
+{
+	struct mfw_delta_pbz *z = d->z;
+	bz_stream s;
+	uint64_t bit = d->start, endbit = d->end;
+	bool input_done = false, ok = false;
+	size_t out_used = 0;
+	unsigned slot;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.bzalloc = mfw_delta_bzalloc;
+	s.bzfree = mfw_delta_bzfree;
+	s.opaque = z->mem;
+	if (BZ2_bzDecompressInit(&s, 0, z->small ? 1 : 0) != BZ_OK) {
+		slot_push(d, 0, true, true);
+		return;
+	}
+	{
+		/* the block's CRC: the 32 bits after its magic */
+		uint8_t h[12];
+		uint64_t b0 = d->start + 48;
+		if (z->patch->read(z->patch->user, b0 / 8, h, 5) < 0)
+			goto out;
+		d->crc = (uint32_t)(be64((uint8_t[8]){ h[0], h[1], h[2], h[3], h[4], 0, 0, 0 }) >>
+				    (32 - b0 % 8));
+	}
+	/* the header goes in first, with the first piece */
+	{
+		struct bw w = { d->in, 0, 0, 0 };
+		bw_put(&w, 'B', 8);
+		bw_put(&w, 'Z', 8);
+		bw_put(&w, 'h', 8);
+		bw_put(&w, (uint64_t)('0' + z->level), 8);
+		s.next_in = (char *)d->in;
+		s.avail_in = (unsigned)w.n;
+	}
+	if (!slot_wait(d))
+		goto out;
+	slot = d->head;
+	for (;;) {
+		if (!s.avail_in && !input_done) {
+			/* next piece: source bits [bit, min(endbit, bit + 8 * PIECE)) shifted to bytes */
+			struct bw w = { d->in, 0, 0, 0 };
+			uint64_t nbits = endbit - bit < (uint64_t)PIECE * 8 ? endbit - bit : (uint64_t)PIECE * 8;
+			uint64_t first = bit / 8, last = (bit + nbits + 7) / 8;
+			unsigned sh = (unsigned)(bit % 8);
+			if (nbits) {
+				if (z->patch->read(z->patch->user, first, d->src, (size_t)(last - first)) < 0)
+					goto out;
+				uint64_t full = nbits / 8;
+				for (uint64_t k = 0; k < full; k++)
+					bw_put(&w, (uint8_t)(d->src[k] << sh | (sh ? d->src[k + 1] >> (8 - sh) : 0)), 8);
+				unsigned rest = (unsigned)(nbits % 8);
+				if (rest) {
+					unsigned v = (unsigned)(d->src[full] << sh | (sh && full + 1 < last - first ? d->src[full + 1] >> (8 - sh) : 0));
+					bw_put(&w, (v & 0xff) >> (8 - rest), rest);
+				}
+				bit += nbits;
+			}
+			if (bit == endbit) {
+				bw_put(&w, EOS_MAGIC >> 24, 24);
+				bw_put(&w, EOS_MAGIC & 0xffffff, 24);
+				bw_put(&w, d->crc, 32);
+				if (w.bits)
+					bw_put(&w, 0, 8 - w.bits);
+				input_done = true;
+			} else if (w.bits) {
+				/* keep pieces whole bytes: carry the odd bits into the next piece */
+				bit -= w.bits;
+				w.bits = 0;
+			}
+			s.next_in = (char *)d->in;
+			s.avail_in = (unsigned)w.n;
+		}
+		s.next_out = (char *)d->buf[slot] + out_used;
+		s.avail_out = (unsigned)(SLOT - out_used);
+		unsigned in_before = s.avail_in, out_before = s.avail_out;
+		rc = BZ2_bzDecompress(&s);
+		out_used = SLOT - s.avail_out;
+		if (rc == BZ_STREAM_END) {
+			ok = true;
+			break;
+		}
+		if (rc != BZ_OK)
+			break;
+		if (in_before == s.avail_in && out_before == s.avail_out && input_done)
+			break; /* truncated: the block runs past the window */
+		if (out_used == SLOT) {
+			slot_push(d, SLOT, false, false);
+			out_used = 0;
+			if (!slot_wait(d))
+				goto out;
+			slot = d->head;
+		}
+	}
+out:
+	/* the end marker must be ours, read last */
+	if (ok && (s.avail_in || !input_done))
+		ok = false;
+	BZ2_bzDecompressEnd(&s);
+	slot_push(d, ok ? out_used : 0, true, !ok);
+}
+
+static void *dec_thread(void *arg)
+{
+	struct dec *d = arg;
+	struct mfw_delta_pbz *z = d->z;
+
+	for (;;) {
+		pthread_mutex_lock(&z->mu);
+		while (!d->assigned && !z->stop)
+			pthread_cond_wait(&z->cv, &z->mu);
+		if (z->stop) {
+			pthread_mutex_unlock(&z->mu);
+			return NULL;
+		}
+		d->assigned = false;
+		pthread_mutex_unlock(&z->mu);
+		decode_window(d);
+	}
+}
+
+/* Candidate q[k] (k < CANDS) relative to the consumer's window queue. */
+static int cand_at(struct mfw_delta_pbz *z, unsigned k, struct cand *c)
+{
+	while (z->qn <= k) {
+		int r = scan_next(z, &z->q[z->qn]);
+		if (r)
+			return r;
+		z->qn++;
+	}
+	*c = z->q[k];
+	return 0;
+}
+
+/*
+ * Hand the next block to its decoder. q[0] is the start of block
+ * z->assigned, q[1] its end. Returns 1 when q[0] is the end marker.
+ */
+static int assign_next(struct mfw_delta_pbz *z)
+{
+	struct cand a, b;
+	struct dec *d = z->d[z->assigned % z->n];
+	int r = cand_at(z, 0, &a);
+
+	if (r)
+		return -1;
+	if (a.eos) {
+		z->wstart[z->assigned % z->n] = a;
+		return 1;
+	}
+	if (cand_at(z, 1, &b))
+		b.bit = z->end * 8; /* no end found: let the decoder fail */
+	memmove(z->q, z->q + 1, (z->qn - 1) * sizeof(z->q[0]));
+	z->qn--;
+	pthread_mutex_lock(&z->mu);
+	d->start = a.bit;
+	d->end = b.bit;
+	d->head = d->tail = d->count = 0;
+	d->pos = 0;
+	d->done = d->failed = false;
+	d->assigned = true;
+	pthread_cond_broadcast(&z->cv);
+	pthread_mutex_unlock(&z->mu);
+	z->wstart[z->assigned % z->n] = a;
+	z->assigned++;
+	return 0;
+}
+
+void mfw_delta_pbz_close(struct mfw_delta_pbz *z)
+{
+	if (!z)
+		return;
+	pthread_mutex_lock(&z->mu);
+	z->stop = true;
+	pthread_cond_broadcast(&z->cv);
+	pthread_mutex_unlock(&z->mu);
+	for (unsigned i = 0; i < z->n; i++) {
+		struct dec *d = z->d[i];
+		if (!d)
+			continue;
+		if (d->started)
+			pthread_join(d->tid, NULL);
+		for (int k = 0; k < SLOTS; k++)
+			mfw_delta_free(z->mem, d->buf[k], SLOT);
+		mfw_delta_free(z->mem, d, sizeof(*d));
+	}
+	pthread_cond_destroy(&z->cv);
+	pthread_mutex_destroy(&z->mu);
+	mfw_delta_free(z->mem, z, sizeof(*z));
+}
+
+int mfw_delta_pbz_open(struct mfw_delta_pbz **out, const struct mfw_delta_reader *patch, uint64_t off,
+		       uint64_t end, unsigned decoders, bool small, struct mfw_delta_mem *mem)
+{
+	struct mfw_delta_pbz *z;
+	uint8_t h[4];
+	int r;
+
+	*out = NULL;
+	if (decoders < 2 || end - off < 4 + 10)
+		return 1;
+	if (patch->read(patch->user, off, h, 4) < 0 || memcmp(h, "BZh", 3) || h[3] < '1' || h[3] > '9')
+		return 1; /* not for us: the sequential decoder reports it */
+	if (decoders > DEC_MAX)
+		decoders = DEC_MAX;
+	z = mfw_delta_malloc(mem, sizeof(*z));
+	if (!z)
+		return MFW_E_NOMEM;
+	memset(z, 0, sizeof(*z));
+	z->patch = patch;
+	z->off = off;
+	z->end = end;
+	z->level = h[3] - '0';
+	z->small = small;
+	z->mem = mem;
+	z->snext = (off + 4) * 8;
+	z->sbase = 0;
+	z->slen = 0;
+	for (unsigned s = 0; s < 8; s++) {
+		z->tab[BLOCK_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << s);
+		z->tab[EOS_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << (8 + s));
+	}
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->cv, NULL);
+	z->n = decoders;
+	for (unsigned i = 0; i < decoders; i++) {
+		struct dec *d = mfw_delta_malloc(mem, sizeof(*d));
+		if (!d) {
+			r = MFW_E_NOMEM;
+			goto fail;
+		}
+		memset(d, 0, sizeof(*d));
+		d->z = z;
+		z->d[i] = d;
+		for (int k = 0; k < SLOTS; k++)
+			if (!(d->buf[k] = mfw_delta_malloc(mem, SLOT))) {
+				r = MFW_E_NOMEM;
+				goto fail;
+			}
+		if (pthread_create(&d->tid, NULL, dec_thread, d)) {
+			r = MFW_E_NOMEM;
+			goto fail;
+		}
+		d->started = true;
+	}
+	/* block 0 must start right after the header */
+	{
+		struct cand c;
+		if (cand_at(z, 0, &c) || c.bit != (off + 4) * 8) {
+			mfw_delta_pbz_close(z);
+			return 1;
+		}
+	}
+	for (unsigned i = 0; i < decoders; i++)
+		if (assign_next(z))
+			break;
+	*out = z;
+	return 0;
+fail:
+	mfw_delta_pbz_close(z);
+	return r;
+}
+
+uint64_t mfw_delta_pbz_delivered(const struct mfw_delta_pbz *z)
+{
+	return z->delivered;
+}
+
+/*
+ * Move past the finished block z->cur: check it, fold its CRC in and hand
+ * its decoder the next window. 1 means give up.
+ */
+static int advance(struct mfw_delta_pbz *z, struct dec *d)
+{
+	if (d->failed)
+		return 1;
+	z->comb = (z->comb << 1 | z->comb >> 31) ^ d->crc;
+	z->cur++;
+	if (z->assigned == z->cur - 1 + z->n) {
+		int r = assign_next(z);
+		if (r < 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Up to want decoded bytes: 0 with *p, *n (n is 0 only at the end marker),
+ * or 1: give up, decode sequentially instead.
+ */
+int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, size_t *n)
+{
+	*n = 0;
+	if (z->gave_up)
+		return 1;
+	for (;;) {
+		struct dec *d;
+		if (z->cur == z->assigned) {
+			/* nothing in flight: the end marker, or a scan that found nothing */
+			if (z->wstart[z->cur % z->n].eos && z->wstart[z->cur % z->n].bit)
+				return 0;
+			z->gave_up = true;
+			return 1;
+		}
+		d = z->d[z->cur % z->n];
+		pthread_mutex_lock(&z->mu);
+		if (d->count && d->pos == d->len[d->tail]) {
+			d->tail = (d->tail + 1) % SLOTS;
+			d->count--;
+			d->pos = 0;
+			pthread_cond_broadcast(&z->cv);
+		}
+		while (!d->count && !d->done)
+			pthread_cond_wait(&z->cv, &z->mu);
+		if (d->count) {
+			*p = d->buf[d->tail] + d->pos;
+			*n = d->len[d->tail] - d->pos < want ? d->len[d->tail] - d->pos : want;
+			d->pos += *n;
+			pthread_mutex_unlock(&z->mu);
+			z->delivered += *n;
+			return 0;
+		}
+		pthread_mutex_unlock(&z->mu);
+		/* the block is done and drained */
+		if (advance(z, d)) {
+			z->gave_up = true;
+			return 1;
+		}
+	}
+}
+
+/* After the last output byte: 0 if the stream ends here with the right CRC, 1 to ask the sequential decoder. */
+int mfw_delta_pbz_finish(struct mfw_delta_pbz *z)
+{
+	const uint8_t *p;
+	size_t n;
+	struct cand c;
+	uint8_t b[5];
+
+	if (mfw_delta_pbz_take(z, 1, &p, &n) || n)
+		return 1;
+	c = z->wstart[z->cur % z->n];
+	if (z->patch->read(z->patch->user, (c.bit + 48) / 8, b, 5) < 0)
+		return 1;
+	{
+		uint64_t v = (uint64_t)b[0] << 32 | (uint64_t)b[1] << 24 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 8 | b[4];
+		uint32_t crc = (uint32_t)(v >> (8 - (c.bit + 48) % 8));
+		if (crc != z->comb || c.bit + 80 > z->end * 8)
+			return 1;
+	}
+	return 0;
+}
