@@ -215,7 +215,8 @@ lines = [
     "| host CPU (user + sys of modemfw), median (best) | " + " | ".join(
         f"{med(p, 'cpu'):.3f} s = {med(p, 'cpu_gib'):.2f} s/GiB ({best(p, 'cpu_gib'):.2f})" for p in P) +
         f" | ≤ 1 s/GiB: first {ok(med('first', 'cpu_gib') <= 1)}, known {ok(med('known', 'cpu_gib') <= 1)} |",
-    f"| identical re-flash (same module), wall | {med('reflash', 'wall'):.2f} s, host CPU {med('reflash', 'cpu'):.2f} s | | |",
+    f"| identical re-flash (same module), wall | {med('reflash', 'wall'):.2f} s, host CPU "
+    f"{'< 0.01' if med('reflash', 'cpu') < 0.005 else format(med('reflash', 'cpu'), '.2f')} s | | |",
     "| this flash / identical re-flash, median | " + " | ".join(f"{ratio(p):.1f}×" for p in P) +
         f" | ≥ 20×: first {ok(ratio('first') >= 20)}, known {ok(ratio('known') >= 20)} |",
 ]
@@ -245,11 +246,13 @@ digest time, from the emulator's per-session counters; efficiency = ideal / wall
 {tbl}
 
 Where the time and the CPU go: before it touches the device, the first flash checks md5.txt over
-the whole package (129 MiB), serial with everything else (issue 2: the package is proven before
-the device is touched): about 0.17 s of wall and CPU (OpenSSL MD5 runs at ~780 MB/s here, 1.4 s/GiB
-by itself). The SHA-256 of what is sent, compared with the device's digest, is 0.6 s/GiB more; it
+the whole package (129 MiB; issue 2: the package is proven before the device is touched): 0.17 s
+of CPU (OpenSSL MD5 runs at ~780 MB/s here, 1.4 s/GiB by itself), about 0.1 s of wall on two
+threads (one file per thread; MD5 cannot be split inside a file, and the largest file alone takes
+0.08 s). The SHA-256 of what is sent, compared with the device's digest, is 0.6 s/GiB more; it
 overlaps the link. So on this CPU a flash that hashes every byte twice cannot get below about
-2 s/GiB, nor the md5 pass out of the wall time. Both results are remembered in the state
+2 s/GiB of host CPU, nor the md5 pass out of the wall time: the first flash of a package misses
+the efficiency and CPU targets by that pass, by design. Both results are remembered in the state
 directory (`verified-files`: md5 by file identity — device, inode, size, mtime, ctime — and each
 program range's SHA-256), so the package's next flash hashes nothing: what remains is the kernel
 copying the package (from a read-only mapping) into the socket, receiving the identity backup
