@@ -600,14 +600,28 @@ static int sim_symlink(void *be, const char *target, const char *path)
 	return sim_create(be, path, MFW_DFIO_LNK, 0777, target);
 }
 
+/*
+ * The start every operation on an existing path shares: no power, no answer;
+ * the path must exist; a mutating operation is one cut point (tick).
+ */
+static int path_op(struct sim *s, const char *path, bool mutating, uint32_t *ino)
+{
+	int r;
+
+	if (s->dead)
+		return MFW_DFIO_E_POWER;
+	r = lookup(s, path, ino, NULL, NULL);
+	if (r < 0)
+		return r;
+	return mutating ? tick(s) : 0;
+}
+
 static int sim_readlink(void *be, const char *path, char *buf, size_t cap)
 {
 	struct sim *s = be;
 	uint32_t ino;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, path, &ino, NULL, NULL);
+	r = path_op(s, path, false, &ino);
 	if (r < 0)
 		return r;
 	if (s->ino[ino].v.type != MFW_DFIO_LNK)
@@ -624,9 +638,7 @@ static int sim_lstat(void *be, const char *path, struct mfw_dfio_stat *st)
 	struct state *v;
 	uint32_t ino;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, path, &ino, NULL, NULL);
+	r = path_op(s, path, false, &ino);
 	if (r < 0)
 		return r;
 	v = &s->ino[ino].v;
@@ -643,12 +655,7 @@ static int sim_chmod(void *be, const char *path, uint32_t mode)
 	struct sim *s = be;
 	uint32_t ino;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, path, &ino, NULL, NULL);
-	if (r < 0)
-		return r;
-	r = tick(s);
+	r = path_op(s, path, true, &ino);
 	if (r < 0)
 		return r;
 	if (s->ino[ino].v.type != MFW_DFIO_LNK)
@@ -661,12 +668,7 @@ static int sim_chown(void *be, const char *path, uint32_t uid, uint32_t gid)
 	struct sim *s = be;
 	uint32_t ino;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, path, &ino, NULL, NULL);
-	if (r < 0)
-		return r;
-	r = tick(s);
+	r = path_op(s, path, true, &ino);
 	if (r < 0)
 		return r;
 	s->ino[ino].v.uid = uid;
@@ -679,12 +681,7 @@ static int sim_fsync_path(void *be, const char *path)
 	struct sim *s = be;
 	uint32_t ino;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, path, &ino, NULL, NULL);
-	if (r < 0)
-		return r;
-	r = tick(s);
+	r = path_op(s, path, true, &ino);
 	if (r < 0)
 		return r;
 	return sync_ino(s, ino);
@@ -710,9 +707,7 @@ static int sim_list(void *be, const char *dir, mfw_dfio_list_fn fn, void *user)
 	uint32_t ino;
 	struct state *v;
 	int r;
-	if (s->dead)
-		return MFW_DFIO_E_POWER;
-	r = lookup(s, dir, &ino, NULL, NULL);
+	r = path_op(s, dir, false, &ino);
 	if (r < 0)
 		return r;
 	v = &s->ino[ino].v;
