@@ -27,7 +27,7 @@ BUILDARG=""
 if ! { [ -x "$M" ] && "$M" -q dfota build --from "$WORK/tf/src" --to "$WORK/tf/dst" -o "$WORK/update.zip"; }; then
 	BUILDARG="--build $WORK/tf/src $WORK/tf/dst"
 fi
-python3 "$SRC/tests/powercut/materialize.py" "$WORK/tf/src" "$WORK/dev" >"$WORK/preserve"
+python3 "$SRC/tests/data/tftree.py" materialize "$WORK/tf/src" "$WORK/dev" >"$WORK/preserve"
 set --
 while read -r p; do set -- "$@" --preserve "$p"; done <"$WORK/preserve"
 

@@ -36,7 +36,7 @@ else
 fi
 
 echo "== module from SRC"
-python3 "$SRCDIR/tests/powercut/materialize.py" "$T/src" "$WORK/dev" >"$WORK/preserve" \
+python3 "$SRCDIR/tests/data/tftree.py" materialize "$T/src" "$WORK/dev" >"$WORK/preserve" \
 	|| fail "materialize"
 set --
 while read -r p; do set -- "$@" --preserve "$p"; done <"$WORK/preserve"
