@@ -106,10 +106,23 @@ struct mfw_delta_index {
 	unsigned filter_bits;
 	size_t sa_bytes, filter_bytes;
 	struct mfw_delta_mem *mem;
+	/* bit per position of new worth a search in this block, made beside the sort when new is given */
+	uint64_t *hits;
+	size_t hits_bytes;
+	bool hits_ready;
+	const uint8_t *new_data;
+	int64_t new_size;
+	const uint8_t *covered;
 };
 
+/*
+ * new_data and covered may be NULL: the search then makes its list of
+ * positions worth a search itself (the pipelined index is built while
+ * covered is still being written).
+ */
 int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
-			  struct mfw_delta_mem *mem, unsigned threads);
+			  struct mfw_delta_mem *mem, unsigned threads, const uint8_t *new_data, int64_t new_size,
+			  const uint8_t *covered);
 void mfw_delta_index_free(struct mfw_delta_index *ix);
 int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const uint8_t *new_data,
 		   int64_t new_size, uint8_t *covered, unsigned threads, struct mfw_delta_mem *mem,

@@ -79,6 +79,9 @@ struct prep {
 	struct mfw_delta_index ix;
 	bool loaded, ready, started;
 	unsigned threads; /* for the index: 2 lets the filter be built beside the sort */
+	const uint8_t *new_data; /* to list positions of new worth a search beside the sort; NULL: not */
+	int64_t new_size;
+	const uint8_t *covered;
 	int err; /* from the indexing thread */
 	pthread_t tid;
 };
@@ -107,7 +110,8 @@ static int prep_load(struct mfw_ctx *ctx, const struct mfw_delta_src *old, int64
 static void *prep_thread(void *arg)
 {
 	struct prep *p = arg;
-	p->err = mfw_delta_index_build(&p->ix, p->blk, p->off, p->len, p->ix.mem, p->threads);
+	p->err = mfw_delta_index_build(&p->ix, p->blk, p->off, p->len, p->ix.mem, p->threads, p->new_data,
+				       p->new_size, p->covered);
 	p->ready = p->err == 0;
 	return NULL;
 }
@@ -193,6 +197,9 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 		if (!p->ready) {
 			r = prep_load(ctx, old, off, bs, &mem, p);
 			p->threads = threads;
+			p->new_data = nbuf;
+			p->new_size = nw->size;
+			p->covered = covered;
 			if (r == 0)
 				r = prep_build(p, ctx);
 			if (r < 0)
@@ -205,6 +212,8 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 			if (r < 0)
 				goto free_all;
 			q->threads = 1; /* the search has the other threads */
+			q->new_size = nw->size;
+			q->covered = NULL; /* being written by the search */
 			q->started = pthread_create(&q->tid, NULL, prep_thread, q) == 0;
 		}
 		r = mfw_delta_find(ctx, &p->ix, nbuf, nw->size, covered, threads, &mem, &cands);

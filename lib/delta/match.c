@@ -50,7 +50,7 @@ static int cand_push(struct mfw_delta_candv *c, struct mfw_delta_mem *mem, int64
 		     int64_t len)
 {
 	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 4096;
+		size_t ncap = c->cap ? c->cap + c->cap / 2 : 4096;
 		struct mfw_delta_cand *v = realloc(c->v, ncap * sizeof(*v));
 		if (!v)
 			return MFW_E_NOMEM;
@@ -176,6 +176,38 @@ static int64_t search(const struct mfw_delta_index *ix, const uint8_t *needle, i
 	return best;
 }
 
+static inline bool is_covered(const uint8_t *bm, int64_t p)
+{
+	return bm[p >> 3] >> (p & 7) & 1;
+}
+
+/*
+ * hits: bit p set for every p in [from, to) that no earlier block covered
+ * and whose 12 bytes the filter says the block may hold. from is a
+ * multiple of 64, so ranges of different threads never share a word.
+ * Made beside the suffix sort when possible: the filter probes, a cache
+ * miss each, were a third of the search.
+ */
+static void mark_hits(const struct mfw_delta_index *ix, const uint8_t *nw, int64_t new_size,
+		      const uint8_t *covered, uint64_t *hits, int64_t from, int64_t to)
+{
+	int64_t last = new_size - MIN_MATCH; /* the last position with 12 bytes after it */
+
+	for (int64_t base = from; base < to; base += 64) {
+		uint64_t bits = 0;
+		for (int i = 0; i < 64 && base + i < to && base + i <= last; i++) {
+			int64_t p = base + i;
+			if (is_covered(covered, p))
+				continue;
+			if (p + PREFETCH <= last)
+				filter_prefetch(ix, nw + p + PREFETCH);
+			if (filter_has(ix, nw + p))
+				bits |= 1ull << i;
+		}
+		hits[base >> 6] = bits;
+	}
+}
+
 struct find_job {
 	const struct mfw_delta_index *ix;
 	const uint8_t *new_data;
@@ -183,16 +215,13 @@ struct find_job {
 	int64_t from, to; /* parse new[from, to); matches may run past 'to' */
 	int64_t blk_off;
 	uint8_t *covered; /* bit per byte of new: already matched by an earlier block */
+	uint64_t *hits;   /* positions worth a search (mark_hits) */
+	bool mark;        /* hits not made yet: make them for [from, to) first */
 	struct mfw_delta_mem *mem;
 	struct mfw_delta_candv out;
 	int err;
 	struct mfw_ctx *ctx; /* for cancel polling only: never written from a worker */
 };
-
-static inline bool is_covered(const uint8_t *bm, int64_t p)
-{
-	return bm[p >> 3] >> (p & 7) & 1;
-}
 
 /* Mark [a, b) inside [from, to): ranges are byte-aligned per thread, so no two threads share a byte. */
 static void cover(struct find_job *j, int64_t a, int64_t b)
@@ -225,8 +254,11 @@ static void *find_range(void *arg)
 	int64_t p = j->from, floor = j->from, next_poll = j->from + (1 << 20);
 	int64_t off = INT64_MIN; /* block position minus new position of the last match */
 
+	if (j->mark)
+		mark_hits(j->ix, nw, j->new_size, j->covered, j->hits, j->from, j->to);
 	while (p < j->to) {
-		int64_t pos = 0, len;
+		int64_t pos = 0, len, w = p >> 6;
+		uint64_t m = j->hits[w] & (~0ull << (p & 63));
 
 		if (p >= next_poll) {
 			if (mfw_cancelled(j->ctx)) {
@@ -235,24 +267,17 @@ static void *find_range(void *arg)
 			}
 			next_poll = p + (1 << 20);
 		}
-		if (is_covered(j->covered, p)) {
-			/* an earlier block matched here: skip the whole covered run */
-			while (p < j->to && is_covered(j->covered, p))
-				p++;
-			floor = p;
-			continue;
+		/* next position worth a search: covered ones and filter misses are not */
+		while (!m) {
+			if (++w << 6 >= j->to)
+				return NULL;
+			m = j->hits[w];
 		}
-		/*
-		 * The filter is megabytes, and each probe a cache miss: ask for
-		 * the word of a position a little ahead, so misses overlap.
-		 */
-		if (p + PREFETCH + MIN_MATCH <= j->new_size)
-			filter_prefetch(j->ix, nw + p + PREFETCH);
-		if (p + MIN_MATCH > j->new_size || !filter_has(j->ix, nw + p))
-			len = 0;
-		else
-			len = search(j->ix, nw + p, j->new_size - p,
-				     off != INT64_MIN && p + off >= 0 && p + off < j->ix->len ? p + off : -1, &pos);
+		p = (w << 6) + __builtin_ctzll(m);
+		if (p >= j->to)
+			break;
+		len = search(j->ix, nw + p, j->new_size - p,
+			     off != INT64_MIN && p + off >= 0 && p + off < j->ix->len ? p + off : -1, &pos);
 		if (len < MIN_MATCH) {
 			/*
 			 * Probing every byte matters: skipping probes (every 4th byte
@@ -262,9 +287,10 @@ static void *find_range(void *arg)
 			p++;
 			continue;
 		}
-		/* extend backwards: the match may start before p (not before what is already taken) */
+		/* extend backwards: the match may start before p (not into what is already taken) */
 		int64_t back = 0;
-		while (p - back > floor && pos - back > 0 && b[pos - back - 1] == nw[p - back - 1])
+		while (p - back > floor && pos - back > 0 && !is_covered(j->covered, p - back - 1) &&
+		       b[pos - back - 1] == nw[p - back - 1])
 			back++;
 		if (cand_push(&j->out, j->mem, p - back, j->blk_off + pos - back, len + back) < 0) {
 			j->err = MFW_E_NOMEM;
@@ -282,6 +308,8 @@ static void *find_range(void *arg)
 void mfw_delta_index_free(struct mfw_delta_index *ix)
 {
 	mfw_delta_unmap(ix->mem, ix->filter, ix->filter_bytes);
+	mfw_delta_unmap(ix->mem, ix->hits, ix->hits_bytes);
+	ix->hits = NULL;
 	mfw_delta_free(ix->mem, ix->bucket, 65537 * sizeof(int32_t));
 	mfw_delta_unmap(ix->mem, ix->sa, ix->sa_bytes);
 	ix->filter = NULL;
@@ -321,11 +349,19 @@ static void *index_side(void *arg)
 			sum += c;
 		}
 	}
+	if (ix->hits && ix->new_data) {
+		mark_hits(ix, ix->new_data, ix->new_size, ix->covered, ix->hits, 0, ix->new_size);
+		ix->hits_ready = true;
+		/* the search needs only the hits: the filter's memory goes before the search starts */
+		mfw_delta_unmap(ix->mem, ix->filter, ix->filter_bytes);
+		ix->filter = NULL;
+	}
 	return NULL;
 }
 
 int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
-			  struct mfw_delta_mem *mem, unsigned threads)
+			  struct mfw_delta_mem *mem, unsigned threads, const uint8_t *new_data, int64_t new_size,
+			  const uint8_t *covered)
 {
 	unsigned fbits = 16;
 	pthread_t tid;
@@ -349,7 +385,12 @@ int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_
 	ix->sa = mfw_delta_map(mem, ix->sa_bytes);
 	ix->bucket = mfw_delta_malloc(mem, 65537 * sizeof(int32_t));
 	ix->filter = mfw_delta_map(mem, ix->filter_bytes); /* zeroed */
-	if (!ix->sa || !ix->bucket || !ix->filter) {
+	ix->hits_bytes = ((size_t)(new_size > 0 ? new_size : 0) / 64 + 2) * sizeof(uint64_t);
+	ix->hits = mfw_delta_map(mem, ix->hits_bytes);
+	ix->new_data = new_data;
+	ix->new_size = new_size;
+	ix->covered = covered;
+	if (!ix->sa || !ix->bucket || !ix->filter || !ix->hits) {
 		mfw_delta_index_free(ix);
 		return MFW_E_NOMEM;
 	}
@@ -390,10 +431,12 @@ int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const 
 		jobs[t].ix = ix;
 		jobs[t].new_data = new_data;
 		jobs[t].new_size = new_size;
-		/* multiples of 8, so threads never share a byte of the coverage map */
-		jobs[t].from = (new_size * t / threads) & ~(int64_t)7;
-		jobs[t].to = t + 1 == threads ? new_size : (new_size * (t + 1) / threads) & ~(int64_t)7;
+		/* multiples of 64, so threads never share a word of hits or a byte of covered */
+		jobs[t].from = (new_size * t / threads) & ~(int64_t)63;
+		jobs[t].to = t + 1 == threads ? new_size : (new_size * (t + 1) / threads) & ~(int64_t)63;
 		jobs[t].covered = covered;
+		jobs[t].hits = ix->hits;
+		jobs[t].mark = !ix->hits_ready;
 		jobs[t].blk_off = ix->off;
 		jobs[t].mem = mem;
 		jobs[t].ctx = ctx;
@@ -407,20 +450,34 @@ int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const 
 		else
 			find_range(&jobs[t]);
 	}
-	for (unsigned t = 0; t < threads && r == 0; t++) {
-		if (jobs[t].err) {
+	for (unsigned t = 0; t < threads && r == 0; t++)
+		if (jobs[t].err)
 			r = jobs[t].err == MFW_E_CANCELLED ? mfw_fail(ctx, MFW_E_CANCELLED, "diff cancelled")
 							   : mfw_fail(ctx, jobs[t].err, "out of memory for match candidates");
-			break;
-		}
-		for (size_t i = 0; i < jobs[t].out.n && r == 0; i++) {
-			const struct mfw_delta_cand *c = &jobs[t].out.v[i];
-			if (cand_push(out, mem, c->np, c->op, c->len) < 0)
+	if (r == 0) {
+		/* exactly the room needed: doubling here made the diff's peak (two copies and slack) */
+		size_t need = out->n;
+		for (unsigned t = 0; t < threads; t++)
+			need += jobs[t].out.n;
+		if (need > out->cap) {
+			struct mfw_delta_cand *v = realloc(out->v, need * sizeof(*v));
+			if (!v) {
 				r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory for match candidates");
+			} else {
+				mfw_delta_mem_add(mem, (need - out->cap) * sizeof(*v));
+				out->v = v;
+				out->cap = need;
+			}
 		}
 	}
-	for (unsigned t = 0; t < threads; t++)
+	for (unsigned t = 0; t < threads; t++) {
+		if (r == 0) {
+			memcpy(out->v + out->n, jobs[t].out.v, jobs[t].out.n * sizeof(struct mfw_delta_cand));
+			out->n += jobs[t].out.n;
+		}
 		mfw_delta_free(mem, jobs[t].out.v, jobs[t].out.cap * sizeof(struct mfw_delta_cand));
+		jobs[t].out.v = NULL;
+	}
 	return r;
 }
 
