@@ -15,7 +15,8 @@
  *     stay on the current alignment while it keeps matching about as well
  *     as the best exact match, switch when a candidate beats it by more
  *     than 8 bytes, then split the gap between two alignments into a
- *     forward extension, literal bytes and a backward extension.
+ *     forward extension (kept while over half its bytes match), literal
+ *     bytes and a backward extension (kept while over a third match).
  *
  * The selection pass is linear in the size of new and needs no index.
  */
@@ -607,13 +608,22 @@ int mfw_delta_select(struct mfw_ctx *ctx, const uint8_t *old, int64_t old_size,
 				}
 			}
 		}
-		/* backward extension of the new alignment */
+		/*
+		 * backward extension of the new alignment: keep > 33 % matching.
+		 * Longer backward extensions put more of the gap into the diff
+		 * stream as near-zero bytes rather than into the extra stream:
+		 * patches 0.2 % (esbuild), 0.6 % (libcrypto), 0.7 % (kernel
+		 * image) and 3.5 % (tar of modules) smaller than with bsdiff's
+		 * 50 %. The same change to the forward extension helped the
+		 * image and hurt esbuild; a third or a quarter for both, or
+		 * 40 % backward, did worse on at least one file.
+		 */
 		if (scan < new_size) {
 			int64_t s = 0, best = 0;
 			for (int64_t i = 1; scan >= lastscan + i && pos >= i; i++) {
 				if (old[pos - i] == nw[scan - i])
 					s++;
-				if (s * 2 - i > best * 2 - lenb) {
+				if (s * 3 - i > best * 3 - lenb) {
 					best = s;
 					lenb = i;
 				}
