@@ -472,7 +472,7 @@ int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const 
 		}
 	}
 	for (unsigned t = 0; t < threads; t++) {
-		if (r == 0) {
+		if (r == 0 && jobs[t].out.n) { /* an empty list may have no memory at all */
 			memcpy(out->v + out->n, jobs[t].out.v, jobs[t].out.n * sizeof(struct mfw_delta_cand));
 			out->n += jobs[t].out.n;
 		}
