@@ -113,8 +113,6 @@ struct mfw_delta_index {
 	const uint8_t *new_data;
 	int64_t new_size;
 	const uint8_t *covered;
-	/* the block's second part, sorted beside the first on another thread (match.c); NULL: none */
-	struct mfw_delta_index *second;
 };
 
 /*
