@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size N] [--threads N]
- * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2] [--no-sync]
+ * modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size N] [--threads N]
+ *                    [--segment-size N] [--level N]
+ * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2] [--no-sync] [--restart]
+ *
+ * MODEMFW_FAULT_KILL_SEGMENT=k (tests only): apply kills itself with
+ * SIGKILL once k segments of an MFWZ patch are committed (the applier
+ * reports "apply" progress after each commit), a power cut at a known
+ * point for tests/integration/delta-resume.sh.
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -14,11 +21,15 @@
 static void delta_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40] [--block-size BYTES] [--threads N]\n"
+		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size BYTES] [--threads N]\n"
+		"                          [--segment-size BYTES] [--level 1..19]\n"
 		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2] [--no-sync]\n"
+		"                          [--restart]\n"
 		"\n"
-		"diff writes a BSDIFF40 patch (bsdiff 4.3 / bspatch compatible) that turns OLD into NEW.\n"
+		"diff writes a BSDIFF40 patch (bsdiff 4.3 / bspatch compatible; the default) that turns OLD\n"
+		"into NEW, or with --format mfwz modemfw's container (zstd segments with SHA-256 each).\n"
 		"apply rebuilds NEW from OLD and PATCH with bounded memory; NEW appears only when complete.\n"
+		"An interrupted mfwz apply resumes at the last good segment (--restart starts over).\n"
 		"-v (before 'delta') or --verbose reports sizes, time and memory.\n");
 }
 
@@ -56,12 +67,14 @@ static void report(struct cli *cli, const char *what, const struct mfw_delta_sta
 		cli_json_event(cli, what,
 			       "\"old_size\":%llu,\"new_size\":%llu,\"patch_size\":%llu,\"controls\":%llu,"
 			       "\"diff_bytes\":%llu,\"extra_bytes\":%llu,\"engine_peak_mem\":%llu,"
-			       "\"peak_rss\":%llu,\"seconds\":%.3f",
+			       "\"peak_rss\":%llu,\"seconds\":%.3f,\"segments\":%llu,\"resumed_from\":%llu,"
+			       "\"segments_applied\":%llu",
 			       (unsigned long long)st->old_size, (unsigned long long)st->new_size,
 			       (unsigned long long)st->patch_size, (unsigned long long)st->controls,
 			       (unsigned long long)st->diff_bytes, (unsigned long long)st->extra_bytes,
 			       (unsigned long long)st->peak_mem, (unsigned long long)ru.ru_maxrss * 1024,
-			       secs);
+			       secs, (unsigned long long)st->segments, (unsigned long long)st->resumed_from,
+			       (unsigned long long)st->segments_applied);
 		return;
 	}
 	if (!cli->verbose)
@@ -75,6 +88,39 @@ static void report(struct cli *cli, const char *what, const struct mfw_delta_sta
 		cli_bytes(d, sizeof(d), secs > 0 ? (double)st->new_size / secs : 0),
 		cli_bytes(e, sizeof(e), (double)st->peak_mem),
 		cli_bytes(a, sizeof(a), (double)ru.ru_maxrss * 1024));
+	if (st->segments && !strcmp(what, "apply"))
+		fprintf(stderr, "%s: %llu segments, resumed from segment %llu, %llu decoded\n", what,
+			(unsigned long long)st->segments, (unsigned long long)st->resumed_from,
+			(unsigned long long)st->segments_applied);
+	else if (st->segments)
+		fprintf(stderr, "%s: %llu segments\n", what, (unsigned long long)st->segments);
+}
+
+/* MODEMFW_FAULT_KILL_SEGMENT: see the top of this file. */
+static uint64_t kill_at_byte;
+
+static void fault_progress(void *user, const char *phase, const char *label, uint64_t done, uint64_t total)
+{
+	(void)user;
+	(void)label;
+	(void)total;
+	if (!strcmp(phase, "apply") && done >= kill_at_byte)
+		raise(SIGKILL);
+}
+
+/* The byte count at which k segments of PATCH are committed: k times its segment size. */
+static uint64_t fault_byte(const char *patch, const char *k)
+{
+	uint8_t h[40];
+	uint64_t seg = 0;
+	FILE *f = fopen(patch, "rb");
+
+	if (f && fread(h, 1, sizeof(h), f) == sizeof(h) && !memcmp(h, MFW_DELTA_MFWZ_MAGIC, 8))
+		for (int i = 7; i >= 0; i--)
+			seg = seg << 8 | h[32 + i];
+	if (f)
+		fclose(f);
+	return seg ? seg * strtoull(k, NULL, 10) : UINT64_MAX;
 }
 
 static int do_diff(struct cli *cli, int argc, char **argv)
@@ -83,6 +129,8 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "segment-size", required_argument, NULL, 'S' },
+		{ "level", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -94,14 +142,25 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:b:t:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:b:t:S:L:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (strcmp(optarg, "bsdiff40") && strcmp(optarg, "BSDIFF40")) {
-				fprintf(stderr, "modemfw: delta diff: unknown format '%s' (supported: bsdiff40)\n",
+			if (!strcmp(optarg, "mfwz") || !strcmp(optarg, "MFWZ")) {
+				o.format = MFW_DELTA_MFWZ;
+			} else if (strcmp(optarg, "bsdiff40") && strcmp(optarg, "BSDIFF40")) {
+				fprintf(stderr, "modemfw: delta diff: unknown format '%s' (supported: bsdiff40, mfwz)\n",
 					optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case 'S':
+			if (parse_size(optarg, &o.segment_size) < 0 || o.segment_size < 1)
+				goto bad;
+			break;
+		case 'L':
+			if (parse_size(optarg, &v) < 0 || v < 1 || v > 19)
+				goto bad;
+			o.level = (int)v;
 			break;
 		case 'b':
 			if (parse_size(optarg, &o.block_size) < 0)
@@ -144,6 +203,7 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 		{ "small", no_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-sync", no_argument, NULL, 'n' },
+		{ "restart", no_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -155,8 +215,11 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:st:nvh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:st:nrvh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			o.restart = true;
+			break;
 		case 't':
 			if (parse_size(optarg, &v) < 0 || v > 2)
 				goto bad;
@@ -185,6 +248,10 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 	if (argc - optind != 3)
 		goto bad;
 	cli_progress_begin(cli);
+	if (getenv("MODEMFW_FAULT_KILL_SEGMENT")) {
+		kill_at_byte = fault_byte(argv[optind + 1], getenv("MODEMFW_FAULT_KILL_SEGMENT"));
+		mfw_ctx_set_progress(cli->ctx, fault_progress, NULL);
+	}
 	t0 = now_s();
 	r = mfw_delta_apply(cli->ctx, argv[optind], argv[optind + 1], argv[optind + 2], &o, &st);
 	cli_progress_end(cli);

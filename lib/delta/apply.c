@@ -103,6 +103,8 @@ int mfw_delta_probe(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, uint64_
 {
 	int64_t x, y, n;
 
+	if (len >= 8 && !memcmp(hdr, MFW_DELTA_MFWZ_MAGIC, 8))
+		return mfw_delta_zprobe_hdr(ctx, hdr, len, new_size);
 	if (len < MFW_BSDIFF40_HDR || memcmp(hdr, MFW_BSDIFF40_MAGIC, 8))
 		return mfw_fail(ctx, MFW_E_FORMAT, "not a BSDIFF40 patch (bad magic or shorter than 32 bytes)");
 	x = mfw_delta_get_off(hdr + 8);
@@ -622,6 +624,8 @@ int mfw_delta_apply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 		return mfw_fail(ctx, MFW_E_INVAL, "delta apply: missing reader or writer");
 	if (old->size > INT64_MAX || patch->size > INT64_MAX)
 		return mfw_fail(ctx, MFW_E_RANGE, "delta apply: input larger than 2^63 bytes");
+	if (patch->size >= 8 && patch->read(patch->user, 0, hdr, 8) == 0 && !memcmp(hdr, MFW_DELTA_MFWZ_MAGIC, 8))
+		return mfw_delta_zapply_io(ctx, old, patch, out, NULL, opts, stats);
 	if (patch->size < MFW_BSDIFF40_HDR)
 		return mfw_fail(ctx, MFW_E_FORMAT, "patch is %llu bytes, shorter than the 32-byte BSDIFF40 header",
 				(unsigned long long)patch->size);
@@ -841,6 +845,18 @@ static int open_input(struct mfw_ctx *ctx, const char *path, const char *what, i
 	return 0;
 }
 
+/* The container has its own file form (resume state); anything else is left to the BSDIFF40 path. */
+static bool is_mfwz(const char *path)
+{
+	uint8_t m[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool yes = fd >= 0 && read(fd, m, 8) == 8 && !memcmp(m, MFW_DELTA_MFWZ_MAGIC, 8);
+
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
 int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch_path,
 		    const char *new_path, const struct mfw_delta_apply_opts *opts,
 		    struct mfw_delta_stats *stats)
@@ -856,6 +872,8 @@ int mfw_delta_apply(struct mfw_ctx *ctx, const char *old_path, const char *patch
 		o = *opts;
 	if (!o.threads)
 		o.threads = 2; /* pread() is safe from any thread */
+	if (is_mfwz(patch_path))
+		return mfw_delta_zapply_file(ctx, old_path, patch_path, new_path, &o, stats);
 	r = open_input(ctx, old_path, "old file", &fo.fd, &rold.size);
 	if (r < 0)
 		return r;

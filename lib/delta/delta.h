@@ -150,6 +150,60 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size);
 
 /*
+ * MFWZ container (zwrite.c, zapply.c; layout in docs/delta.md). All
+ * integers little-endian; the header's last 32 bytes are the SHA-256 of
+ * its first 128 bytes followed by the index, so one digest covers every
+ * field the applier trusts and names the patch in resume state.
+ */
+#define MFWZ_VERSION 1
+#define MFWZ_ENTRY 64         /* index entry: offset, length, old position, raw length, SHA-256 */
+#define MFWZ_SEG_DEFAULT (4u << 20)
+#define MFWZ_SEG_MAX (1ull << 30)
+#define MFWZ_WLOG_DEFAULT 22  /* 4 MiB: a whole default segment's stream */
+#define MFWZ_WLOG_MIN 10
+#define MFWZ_WLOG_MAX 22      /* the applier refuses frames that need more */
+#define MFWZ_REC 16           /* record header in a segment's stream: u32 x, u32 y, i64 seek */
+
+static inline uint64_t mfwz_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint32_t mfwz_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void mfwz_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline void mfwz_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* Writer: encode the triples into MFWZ segments; the patch is malloc()ed. */
+int mfw_delta_write_mfwz(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
+			 const struct mfw_delta_src *new_data, const struct mfw_delta_ctrlv *ctrl,
+			 unsigned threads, uint64_t segment_size, int level, struct mfw_delta_mem *mem,
+			 uint8_t **patch, size_t *patch_size);
+
+/* mfw_delta_probe() for an MFWZ header: its fields only. */
+int mfw_delta_zprobe_hdr(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, uint64_t *new_size);
+
+/* File form of the MFWZ apply, with the resume state (zapply.c). */
+int mfw_delta_zapply_file(struct mfw_ctx *ctx, const char *old_path, const char *patch_path,
+			  const char *new_path, const struct mfw_delta_apply_opts *opts,
+			  struct mfw_delta_stats *stats);
+
+/*
  * Parallel decoding of one bzip2 stream (pbz.c): its blocks are found by
  * scanning for their magic and decoded on several threads at once; the
  * caller takes the output in order. It may give up (a magic inside a

@@ -159,7 +159,7 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 					      : 0;
 	int r;
 
-	if (opts && opts->format != MFW_DELTA_BSDIFF40)
+	if (opts && opts->format != MFW_DELTA_BSDIFF40 && opts->format != MFW_DELTA_MFWZ)
 		return mfw_fail(ctx, MFW_E_UNSUPPORTED, "delta format %d is not supported", (int)opts->format);
 	if (!bs)
 		bs = old->size <= SPLIT_MIN ? old->size : (old->size + BLOCKS - 1) / BLOCKS;
@@ -259,7 +259,11 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 	t1 = mfw_now_us();
 	mfw_dbg(ctx, "delta: %zu control triples, heap peak %llu, %.3f s", ctrl.n, (unsigned long long)mem.peak,
 		(double)(t1 - t0) / 1e6);
-	r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads, &mem, patch, patch_size);
+	if (opts && opts->format == MFW_DELTA_MFWZ)
+		r = mfw_delta_write_mfwz(ctx, old, nw, &ctrl, threads, opts->segment_size, opts->level, &mem, patch,
+					 patch_size);
+	else
+		r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads, &mem, patch, patch_size);
 	if (r < 0)
 		goto free_all;
 	mfw_dbg(ctx, "delta: encoded in %.3f s", (double)(mfw_now_us() - t1) / 1e6);
@@ -274,6 +278,10 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 			st->extra_bytes += (uint64_t)ctrl.v[i].y;
 		}
 		st->peak_mem = mem.peak;
+		if (opts && opts->format == MFW_DELTA_MFWZ && opts->segment_size)
+			st->segments = (st->new_size + opts->segment_size - 1) / opts->segment_size;
+		else if (opts && opts->format == MFW_DELTA_MFWZ)
+			st->segments = (st->new_size + MFWZ_SEG_DEFAULT - 1) / MFWZ_SEG_DEFAULT;
 	}
 free_all:
 	for (int i = 0; i < 2; i++) {
