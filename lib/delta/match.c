@@ -222,6 +222,9 @@ struct find_job {
 	struct mfw_delta_candv out;
 	int err;
 	struct mfw_ctx *ctx; /* for cancel polling only: never written from a worker */
+	int64_t slice;       /* bytes of new per slice, a multiple of 64 */
+	int64_t *next_slice; /* shared: next slice to take */
+	int *stop;           /* shared: a worker failed */
 };
 
 /* Mark [a, b) inside [from, to): ranges are byte-aligned per thread, so no two threads share a byte. */
@@ -247,10 +250,16 @@ static void cover(struct find_job *j, int64_t a, int64_t b)
  * the right alignment then covers more of new).
  */
 #define COVER_MIN 32
+/*
+ * Slices of new handed out to the search threads: enough for the load to
+ * even out, few enough that parses cut at a slice start change little.
+ */
+#define SLICES_PER_THREAD 8
+#define SLICE_MIN (64 << 10)
 
-static void *find_range(void *arg)
+/* Parse new[from, to) of one slice. */
+static void parse_slice(struct find_job *j)
 {
-	struct find_job *j = arg;
 	const uint8_t *nw = j->new_data, *b = j->ix->blk;
 	int64_t p = j->from, floor = j->from, next_poll = j->from + (1 << 20);
 	int64_t off = INT64_MIN; /* block position minus new position of the last match */
@@ -264,14 +273,14 @@ static void *find_range(void *arg)
 		if (p >= next_poll) {
 			if (mfw_cancelled(j->ctx)) {
 				j->err = MFW_E_CANCELLED;
-				return NULL;
+				return;
 			}
 			next_poll = p + (1 << 20);
 		}
 		/* next position worth a search: covered ones and filter misses are not */
 		while (!m) {
 			if (++w << 6 >= j->to)
-				return NULL;
+				return;
 			m = j->hits[w];
 		}
 		p = (w << 6) + __builtin_ctzll(m);
@@ -295,7 +304,7 @@ static void *find_range(void *arg)
 			back++;
 		if (cand_push(&j->out, j->mem, p - back, j->blk_off + pos - back, len + back) < 0) {
 			j->err = MFW_E_NOMEM;
-			return NULL;
+			return;
 		}
 		if (len + back >= COVER_MIN)
 			cover(j, p - back, p + len);
@@ -303,7 +312,32 @@ static void *find_range(void *arg)
 		p += len;
 		floor = p;
 	}
-	return NULL;
+	return;
+}
+
+/*
+ * Workers take slices of new in turn rather than one half each: matches
+ * cluster, and with halves one thread often searched four times as long
+ * as the other (esbuild, second block of old: 0.12 s against 0.03 s).
+ */
+static void *find_range(void *arg)
+{
+	struct find_job *j = arg;
+
+	for (;;) {
+		int64_t k = __atomic_fetch_add(j->next_slice, 1, __ATOMIC_RELAXED);
+		int64_t from = k * j->slice;
+
+		if (from >= j->new_size || __atomic_load_n(j->stop, __ATOMIC_RELAXED))
+			return NULL;
+		j->from = from;
+		j->to = j->new_size - from > j->slice ? from + j->slice : j->new_size;
+		parse_slice(j);
+		if (j->err) {
+			__atomic_store_n(j->stop, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
 }
 
 void mfw_delta_index_free(struct mfw_delta_index *ix)
@@ -416,7 +450,8 @@ int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const 
 	struct find_job jobs[8];
 	pthread_t tid[8];
 	bool started[8] = { false };
-	int r = 0;
+	int64_t slice, next_slice = 0;
+	int r = 0, stop = 0;
 
 	if (!ix->sa || new_size < MIN_MATCH)
 		return 0;
@@ -428,13 +463,17 @@ int mfw_delta_find(struct mfw_ctx *ctx, const struct mfw_delta_index *ix, const 
 		threads = 1;
 
 	memset(jobs, 0, sizeof(jobs));
+	/* a multiple of 64, so threads never share a word of hits or a byte of covered */
+	slice = (new_size / (threads * SLICES_PER_THREAD) + 63) & ~(int64_t)63;
+	if (slice < SLICE_MIN)
+		slice = SLICE_MIN;
 	for (unsigned t = 0; t < threads; t++) {
 		jobs[t].ix = ix;
 		jobs[t].new_data = new_data;
 		jobs[t].new_size = new_size;
-		/* multiples of 64, so threads never share a word of hits or a byte of covered */
-		jobs[t].from = (new_size * t / threads) & ~(int64_t)63;
-		jobs[t].to = t + 1 == threads ? new_size : (new_size * (t + 1) / threads) & ~(int64_t)63;
+		jobs[t].slice = slice;
+		jobs[t].next_slice = &next_slice;
+		jobs[t].stop = &stop;
 		jobs[t].covered = covered;
 		jobs[t].hits = ix->hits;
 		jobs[t].mark = !ix->hits_ready;
