@@ -268,6 +268,7 @@ static void *zworker(void *arg)
 	struct zjob *j = arg;
 	struct raw r = { NULL, 0, 0, j->mem };
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cc_mem = 0;
 	int e = cc ? 0 : MFW_E_NOMEM;
 
 	/*
@@ -278,6 +279,15 @@ static void *zworker(void *arg)
 	if (e == 0 && (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, j->level)) ||
 		       ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, MFWZ_WLOG_DEFAULT)) ||
 		       ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0))))
+		e = MFW_E_UNSUPPORTED;
+	/*
+	 * The high levels' match tables (chain 2^24, hash 2^22 entries) made a
+	 * compressor about 85 MB; 2^21 and 2^20 make it about 18 MB and the
+	 * esbuild patch 0.1 % larger. Lower levels have smaller tables already.
+	 */
+	if (e == 0 && j->level >= 13 &&
+	    (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, 21)) ||
+	     ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, 20))))
 		e = MFW_E_UNSUPPORTED;
 	for (;;) {
 		uint64_t k;
@@ -290,6 +300,10 @@ static void *zworker(void *arg)
 		if (k >= j->nseg)
 			break;
 		e = seg_encode(j, k, cc, &r);
+		if (e == 0 && ZSTD_sizeof_CCtx(cc) > cc_mem) { /* the compressor's tables count too */
+			mfw_delta_mem_add(j->mem, ZSTD_sizeof_CCtx(cc) - cc_mem);
+			cc_mem = ZSTD_sizeof_CCtx(cc);
+		}
 		if (e == 0 && j->ctx_thread == pthread_self()) /* progress callbacks run on the caller's thread */
 			mfw_progress(j->ctx, "encode", "", __atomic_load_n(&j->bytes_done, __ATOMIC_RELAXED),
 				     (uint64_t)j->nw->size);
@@ -298,7 +312,7 @@ static void *zworker(void *arg)
 	}
 	if (cc)
 		ZSTD_freeCCtx(cc);
-	mfw_delta_mem_sub(j->mem, r.cap);
+	mfw_delta_mem_sub(j->mem, r.cap + cc_mem);
 	free(r.p);
 	return NULL;
 }
