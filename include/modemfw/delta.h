@@ -91,6 +91,8 @@ struct mfw_delta_apply_opts {
 	 * 2: decode the diff stream on a second thread (about 1.3x faster);
 	 * the patch reader is then called from both threads at once.
 	 * 0: automatic: 2 for the file and buffer forms, 1 for apply_io().
+	 * MFWZ: 2 hashes old on a second thread beside the decoding (the
+	 * old reader is then called from both threads at once).
 	 */
 	unsigned threads;
 	/*

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,51 @@ static int read_entry(struct mfw_ctx *ctx, const struct mfw_delta_reader *patch,
 
 /* ---- the applier ---- */
 
+/*
+ * Old's SHA-256 on a helper thread (threads >= 2): it is a full read and
+ * hash of old, a fifth of an apply, and the decoding does not need its
+ * verdict. Committing segments before it is safe, as each segment's output
+ * is proven by its own SHA-256; it only turns "every segment damaged" into
+ * the plain "wrong old file", and a wrong verdict stops the decoding early.
+ */
+struct oldcheck {
+	const struct mfw_delta_reader *old;
+	const uint8_t *want;
+	pthread_t tid;
+	bool started;
+	int verdict; /* 0 pending, 1 match, -1 mismatch, MFW_E_* on error; atomic */
+	uint8_t got[32];
+	uint8_t buf[OCACHE];
+};
+
+static int hash_old(const struct mfw_delta_reader *old, uint8_t *buf, uint8_t out[32])
+{
+	struct mfw_hash h;
+	int r = mfw_hash_init(&h, MFW_HASH_SHA256);
+
+	for (uint64_t off = 0; r == 0 && off < old->size;) {
+		size_t n = old->size - off < OCACHE ? (size_t)(old->size - off) : OCACHE;
+		r = old->read(old->user, off, buf, n);
+		if (r == 0)
+			r = mfw_hash_update(&h, buf, n);
+		off += n;
+	}
+	if (r < 0) {
+		mfw_hash_free(&h);
+		return r;
+	}
+	return mfw_hash_final(&h, out, 32) < 0 ? MFW_E_IO : 0;
+}
+
+static void *oldcheck_thread(void *arg)
+{
+	struct oldcheck *c = arg;
+	int r = hash_old(c->old, c->buf, c->got);
+
+	__atomic_store_n(&c->verdict, r < 0 ? r : memcmp(c->got, c->want, 32) ? -1 : 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 struct zapp {
 	struct mfw_ctx *ctx;
 	struct mfw_delta_mem mem;
@@ -219,6 +265,7 @@ struct zapp {
 	int64_t seek, cur;
 	bool rec_open;
 	char why[200];      /* what is wrong with the current segment */
+	struct oldcheck *check; /* old's SHA-256 on a helper thread, or NULL */
 	uint8_t in_buf[IN_BUF];
 	uint8_t dec[DEC_BUF];
 	uint8_t wbuf[WBUF];
@@ -259,34 +306,37 @@ static int emit(struct zapp *a, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Old bytes [o, o + n), n <= OCACHE, into dst; outside old they are 0 (as in BSDIFF40). */
-static int old_bytes(struct zapp *a, int64_t o, uint8_t *dst, size_t n)
+/*
+ * Old bytes [o, o + n), n <= OCACHE: inside old (the common case) a
+ * pointer into the read-ahead window, so the add runs straight from it;
+ * otherwise dst filled byte by byte, 0 outside old as in BSDIFF40.
+ */
+static int old_span(struct zapp *a, int64_t o, uint8_t *dst, size_t n, const uint8_t **out)
 {
 	int64_t osz = (int64_t)a->old->size;
+	int r;
 
-	if (o >= 0 && o + (int64_t)n <= osz && !(o >= a->obase && o + (int64_t)n <= a->obase + (int64_t)a->olen)) {
-		size_t want = osz - o < OCACHE ? (size_t)(osz - o) : OCACHE;
-		int r = a->old->read(a->old->user, (uint64_t)o, a->ocache, want);
-		if (r < 0) {
-			a->olen = 0;
-			return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)o);
+	if (o >= 0 && o + (int64_t)n <= osz) {
+		if (!(o >= a->obase && o + (int64_t)n <= a->obase + (int64_t)a->olen)) {
+			size_t want = osz - o < OCACHE ? (size_t)(osz - o) : OCACHE;
+			r = a->old->read(a->old->user, (uint64_t)o, a->ocache, want);
+			if (r < 0) {
+				a->olen = 0;
+				return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)o);
+			}
+			a->obase = o;
+			a->olen = want;
 		}
-		a->obase = o;
-		a->olen = want;
+		*out = a->ocache + (o - a->obase);
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		int64_t p = o + (int64_t)i;
-		if (p < 0 || p >= osz) {
-			dst[i] = 0;
-		} else if (p >= a->obase && p < a->obase + (int64_t)a->olen) {
-			dst[i] = a->ocache[p - a->obase];
-		} else {
-			/* a range straddling old's end: byte by byte, rare */
-			int r = a->old->read(a->old->user, (uint64_t)p, &dst[i], 1);
-			if (r < 0)
-				return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)p);
-		}
+		dst[i] = 0;
+		if (p >= 0 && p < osz && (r = a->old->read(a->old->user, (uint64_t)p, &dst[i], 1)) < 0)
+			return mfw_fail_keep(a->ctx, r, "cannot read old at byte %lld", (long long)p);
 	}
+	*out = dst;
 	return 0;
 }
 
@@ -324,6 +374,7 @@ static int record_end(struct zapp *a)
 static int parse(struct zapp *a, const uint8_t *p, size_t n)
 {
 	uint8_t tmp[OCACHE / 2];
+	const uint8_t *ob = NULL;
 	int r;
 
 	while (n) {
@@ -338,10 +389,10 @@ static int parse(struct zapp *a, const uint8_t *p, size_t n)
 			m = a->xrem < n ? (size_t)a->xrem : n;
 			if (m > sizeof(tmp))
 				m = sizeof(tmp);
-			if ((r = old_bytes(a, a->cur, tmp, m)) < 0)
+			if ((r = old_span(a, a->cur, tmp, m, &ob)) < 0)
 				return r;
 			for (size_t i = 0; i < m; i++)
-				tmp[i] = (uint8_t)(tmp[i] + p[i]);
+				tmp[i] = (uint8_t)(ob[i] + p[i]);
 			if ((r = emit(a, tmp, m)) < 0)
 				return r;
 			a->cur += (int64_t)m;
@@ -404,6 +455,28 @@ static int decode_segment(struct zapp *a, const struct zentry *e)
 	return 0;
 }
 
+static int wrong_old(struct zapp *a, const uint8_t got[32])
+{
+	char g[65], w[65];
+
+	mfw_hex_encode(got, 32, g);
+	mfw_hex_encode(a->in.old_sha256, 32, w);
+	return mfw_fail(a->ctx, MFW_E_FORMAT, "wrong old file: SHA-256 %.16s..., the patch was made from %.16s...", g,
+			w);
+}
+
+/* The helper's verdict once it is in, as an error or 0. */
+static int old_verdict(struct zapp *a, struct oldcheck *c)
+{
+	int v = __atomic_load_n(&c->verdict, __ATOMIC_ACQUIRE);
+
+	if (v == -1)
+		return wrong_old(a, c->got);
+	if (v < 0)
+		return mfw_fail_keep(a->ctx, v, "cannot read old to check its SHA-256");
+	return 0;
+}
+
 /* Size and SHA-256 of old against the header: a patch applied to another old makes garbage. */
 static int check_old(struct zapp *a)
 {
@@ -413,28 +486,13 @@ static int check_old(struct zapp *a)
 	if (a->old->size != a->in.old_size)
 		return mfw_fail(a->ctx, MFW_E_FORMAT, "wrong old file: %llu bytes, the patch was made from %llu bytes",
 				(unsigned long long)a->old->size, (unsigned long long)a->in.old_size);
-	r = mfw_hash_init(&a->hseg, MFW_HASH_SHA256);
-	for (uint64_t off = 0; r == 0 && off < a->old->size;) {
-		size_t n = a->old->size - off < OCACHE ? (size_t)(a->old->size - off) : OCACHE;
-		r = a->old->read(a->old->user, off, a->ocache, n);
-		if (r < 0) {
-			mfw_hash_free(&a->hseg);
-			return mfw_fail_keep(a->ctx, r, "cannot read old at byte %llu", (unsigned long long)off);
-		}
-		r = mfw_hash_update(&a->hseg, a->ocache, n);
-		off += n;
-	}
-	if (r < 0 || mfw_hash_final(&a->hseg, sha, sizeof(sha)) < 0)
-		return mfw_fail(a->ctx, MFW_E_IO, "SHA-256 of old failed");
+	if (a->check)
+		return 0; /* on the helper thread */
+	r = hash_old(a->old, a->ocache, sha);
 	a->olen = 0;
-	if (memcmp(sha, a->in.old_sha256, 32)) {
-		char got[65], want[65];
-		mfw_hex_encode(sha, 32, got);
-		mfw_hex_encode(a->in.old_sha256, 32, want);
-		return mfw_fail(a->ctx, MFW_E_FORMAT, "wrong old file: SHA-256 %.16s..., the patch was made from %.16s...",
-				got, want);
-	}
-	return 0;
+	if (r < 0)
+		return mfw_fail_keep(a->ctx, r, "cannot read old to check its SHA-256");
+	return memcmp(sha, a->in.old_sha256, 32) ? wrong_old(a, sha) : 0;
 }
 
 /* Note a damaged segment in the list that becomes the error. */
@@ -505,6 +563,8 @@ static int run(struct zapp *a, const struct mfw_delta_zresume *rs, struct mfw_de
 	st->resumed_from = first;
 	for (uint64_t k = first; k < a->in.segments; k++) {
 		bool bad;
+		if (a->check && (r = old_verdict(a, a->check)) < 0)
+			return r;
 		if ((r = segment(a, k, &bad)) < 0)
 			return r;
 		count_dctx(a);
@@ -523,6 +583,13 @@ static int run(struct zapp *a, const struct mfw_delta_zresume *rs, struct mfw_de
 		if (mfw_cancelled(a->ctx) && k + 1 < a->in.segments)
 			return mfw_fail(a->ctx, MFW_E_CANCELLED, "stopped after segment %llu of %llu",
 					(unsigned long long)k + 1, (unsigned long long)a->in.segments);
+	}
+	/* a wrong old explains damaged segments: its verdict first */
+	if (a->check) {
+		pthread_join(a->check->tid, NULL);
+		a->check->started = false;
+		if ((r = old_verdict(a, a->check)) < 0)
+			return r;
 	}
 	if (ndamaged)
 		return mfw_fail(a->ctx, MFW_E_FORMAT, "MFWZ patch: %llu damaged segment%s: %s%s",
@@ -561,6 +628,19 @@ int mfw_delta_zapply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 	if (r == 0 && opts && opts->max_new_size && a->in.new_size > opts->max_new_size)
 		r = mfw_fail(ctx, MFW_E_RANGE, "patch header: new size %llu is above the limit %llu",
 			     (unsigned long long)a->in.new_size, (unsigned long long)opts->max_new_size);
+	if (r == 0 && opts && opts->threads > 1 && old->size) {
+		a->check = calloc(1, sizeof(*a->check));
+		if (a->check) {
+			mfw_delta_mem_add(&a->mem, sizeof(*a->check));
+			a->check->old = old;
+			a->check->want = a->in.old_sha256;
+			a->check->started = pthread_create(&a->check->tid, NULL, oldcheck_thread, a->check) == 0;
+			if (!a->check->started) {
+				free(a->check);
+				a->check = NULL;
+			}
+		}
+	}
 	if (r == 0)
 		r = check_old(a);
 	if (r == 0) {
@@ -580,6 +660,9 @@ int mfw_delta_zapply_io(struct mfw_ctx *ctx, const struct mfw_delta_reader *old,
 	st.peak_mem = a->mem.peak;
 	if (a->dz)
 		ZSTD_freeDCtx(a->dz);
+	if (a->check && a->check->started)
+		pthread_join(a->check->tid, NULL);
+	free(a->check);
 	free(a);
 	if (stats)
 		*stats = st;

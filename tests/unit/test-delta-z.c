@@ -144,6 +144,8 @@ static int apply_z(const uint8_t *o, size_t on, const uint8_t *p, size_t pn, str
 	return r;
 }
 
+static int apply_counting(const uint8_t *o, size_t on, const uint8_t *p, size_t pn, struct mfw_delta_stats *st);
+
 static void test_wrong_old(void **state)
 {
 	uint8_t *o, *n, *p;
@@ -153,9 +155,13 @@ static void test_wrong_old(void **state)
 	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
 	o[on / 2] ^= 1;
+	/* old hashed on the helper thread (buffer form: 2 threads), then on the caller's (apply_io: 1) */
 	assert_int_equal(apply_z(o, on, p, pn, NULL), MFW_E_FORMAT);
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "wrong old file: SHA-256"));
+	assert_int_equal(apply_counting(o, on, p, pn, NULL), MFW_E_FORMAT);
+	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "wrong old file: SHA-256"));
 	o[on / 2] ^= 1;
+	assert_int_equal(apply_counting(o, on, p, pn, NULL), 0);
 	assert_int_equal(apply_z(o, on - 1, p, pn, NULL), MFW_E_FORMAT);
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "wrong old file"));
 	assert_int_equal(apply_z(o, on, p, pn, NULL), 0);
