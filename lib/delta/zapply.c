@@ -108,15 +108,18 @@ int mfw_delta_zprobe_hdr(struct mfw_ctx *ctx, const uint8_t *hdr, size_t len, ui
 	return r;
 }
 
-/* One index entry against the segment before it, the header and the patch. */
-static int check_entry(struct mfw_ctx *ctx, const struct mfw_delta_zinfo *in, uint64_t k, const struct zentry *e,
-		       uint64_t expect_off)
+/*
+ * One index entry against the header and the patch. Run again on every
+ * entry the applier reads back: a patch file that changes under the
+ * applier must still not steer it out of bounds.
+ */
+static int check_entry_alone(struct mfw_ctx *ctx, const struct mfw_delta_zinfo *in, uint64_t k, const struct zentry *e)
 {
 	uint64_t out = seg_out_len(in, k);
 
-	if (e->off != expect_off)
-		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ index: segment %llu at byte %llu, expected %llu (gap or overlap)",
-				(unsigned long long)k, (unsigned long long)e->off, (unsigned long long)expect_off);
+	if (e->off < MFW_DELTA_MFWZ_HDR || e->off > in->index_offset)
+		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ index: segment %llu at byte %llu, outside the segment area",
+				(unsigned long long)k, (unsigned long long)e->off);
 	if (e->len < 1 || e->len > in->index_offset - e->off)
 		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ index: segment %llu length %llu runs past the index",
 				(unsigned long long)k, (unsigned long long)e->len);
@@ -128,6 +131,16 @@ static int check_entry(struct mfw_ctx *ctx, const struct mfw_delta_zinfo *in, ui
 		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ index: segment %llu old position %lld out of range",
 				(unsigned long long)k, (long long)e->old_pos);
 	return 0;
+}
+
+/* ... and against the segment before it: no gap, no overlap. */
+static int check_entry(struct mfw_ctx *ctx, const struct mfw_delta_zinfo *in, uint64_t k, const struct zentry *e,
+		       uint64_t expect_off)
+{
+	if (e->off != expect_off)
+		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ index: segment %llu at byte %llu, expected %llu (gap or overlap)",
+				(unsigned long long)k, (unsigned long long)e->off, (unsigned long long)expect_off);
+	return check_entry_alone(ctx, in, k, e);
 }
 
 int mfw_delta_zprobe(struct mfw_ctx *ctx, const struct mfw_delta_reader *patch, struct mfw_delta_zinfo *in)
@@ -514,7 +527,7 @@ static int segment(struct zapp *a, uint64_t k, bool *damaged)
 	int r;
 
 	*damaged = false;
-	if ((r = read_entry(a->ctx, a->patch, &a->in, k, &e)) < 0)
+	if ((r = read_entry(a->ctx, a->patch, &a->in, k, &e)) < 0 || (r = check_entry_alone(a->ctx, &a->in, k, &e)) < 0)
 		return r;
 	a->seg_len = seg_out_len(&a->in, k);
 	a->produced = 0;
