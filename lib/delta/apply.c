@@ -16,6 +16,7 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "util/fs.h"
 
 #include <bzlib.h>
 #include <errno.h>
@@ -796,37 +797,12 @@ struct fd_io {
 
 static int fd_read(void *user, uint64_t off, void *buf, size_t len)
 {
-	struct fd_io *f = user;
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return MFW_E_IO;
-		if (n == 0)
-			return MFW_E_RANGE;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mfw_pread_all(((struct fd_io *)user)->fd, buf, len, off);
 }
 
 static int fd_write(void *user, const void *buf, size_t len)
 {
-	struct fd_io *f = user;
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = write(f->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mfw_write_all(((struct fd_io *)user)->fd, buf, len);
 }
 
 static int open_input(struct mfw_ctx *ctx, const char *path, const char *what, int *fd, uint64_t *size)

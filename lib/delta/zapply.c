@@ -16,6 +16,7 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "util/fs.h"
 #include "util/hash.h"
 
 #include <errno.h>
@@ -697,39 +698,12 @@ struct zfile {
 
 static int fd_pread(void *user, uint64_t off, void *buf, size_t len)
 {
-	int fd = *(int *)user;
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return MFW_E_IO;
-		if (n == 0)
-			return MFW_E_RANGE;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mfw_pread_all(*(int *)user, buf, len, off);
 }
 
 static int fd_append(void *user, const void *buf, size_t len)
 {
-	int fd = *(int *)user;
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mfw_write_all(*(int *)user, buf, len);
 }
 
 static void state_encode(uint8_t *b, const uint8_t patch_sha[32], uint64_t done)

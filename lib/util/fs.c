@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int mfw_mkdir_p(struct mfw_ctx *ctx, const char *dir, mode_t mode)
 {
@@ -22,6 +23,43 @@ int mfw_mkdir_p(struct mfw_ctx *ctx, const char *dir, mode_t mode)
 			return mfw_fail(ctx, MFW_E_IO, "cannot create directory '%s': %s", tmp,
 					strerror(errno));
 		tmp[i] = i < n ? '/' : '\0';
+	}
+	return 0;
+}
+
+int mfw_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return MFW_E_IO;
+		if (n == 0)
+			return MFW_E_RANGE;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mfw_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
+		p += (size_t)n;
+		len -= (size_t)n;
 	}
 	return 0;
 }

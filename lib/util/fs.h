@@ -2,6 +2,8 @@
 #ifndef MFW_UTIL_FS_H
 #define MFW_UTIL_FS_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct mfw_ctx;
@@ -12,5 +14,13 @@ struct mfw_ctx;
  * could not be created.
  */
 int mfw_mkdir_p(struct mfw_ctx *ctx, const char *dir, mode_t mode);
+
+/*
+ * Exactly len bytes at off, through EINTR and short reads: 0, MFW_E_RANGE
+ * when the file ends first, MFW_E_IO on a read error (errno kept).
+ */
+int mfw_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/* All of buf, through EINTR and short writes: 0, MFW_E_NOSPC (disk full), MFW_E_IO (errno kept). */
+int mfw_write_all(int fd, const void *buf, size_t len);
 
 #endif
