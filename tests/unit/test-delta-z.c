@@ -23,23 +23,7 @@
 #include "delta/delta.h"
 #include "util/hash.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
-static uint8_t *random_bytes(size_t n, unsigned alphabet)
-{
-	uint8_t *p = malloc(n ? n : 1);
-	assert_non_null(p);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rnd() % alphabet);
-	return p;
-}
+#include "test-rand.h"
 
 /* old with bytes changed in place, an insertion and a deletion: what firmware updates look like */
 static uint8_t *edited(const uint8_t *old, size_t n, size_t *out_n)
