@@ -123,6 +123,40 @@ static uint64_t fault_byte(const char *patch, const char *k)
 	return seg ? seg * strtoull(k, NULL, 10) : UINT64_MAX;
 }
 
+/*
+ * The options diff and apply share: 1 when c was one (handled), 0 after
+ * --help, -1 for an unknown option (usage printed).
+ */
+static int shared_option(struct cli *cli, int c)
+{
+	switch (c) {
+	case 'v':
+		cli->verbose++;
+		return 1;
+	case 'h':
+		delta_usage(stdout);
+		return 0;
+	default:
+		delta_usage(stderr);
+		return -1;
+	}
+}
+
+/* Both end alike: progress closed, then the error or the result (what: "diff" or "apply"). */
+static int finish(struct cli *cli, int r, const char *what, const struct mfw_delta_stats *st,
+		  double t0)
+{
+	char label[16];
+
+	cli_progress_end(cli);
+	if (r < 0) {
+		snprintf(label, sizeof(label), "delta %s", what);
+		return cli_report_error(cli, r, label);
+	}
+	report(cli, what, st, now_s() - t0);
+	return EXIT_OK_;
+}
+
 static int do_diff(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -171,14 +205,11 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 				goto bad;
 			o.threads = (unsigned)v;
 			break;
-		case 'v':
-			cli->verbose++;
-			break;
-		case 'h':
-			delta_usage(stdout);
-			return 0;
 		default:
-			goto bad;
+			r = shared_option(cli, c);
+			if (r <= 0)
+				return r == 0 ? EXIT_OK_ : EXIT_USAGE;
+			break;
 		}
 	}
 	if (argc - optind != 3)
@@ -186,11 +217,7 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 	cli_progress_begin(cli);
 	t0 = now_s();
 	r = mfw_delta_diff(cli->ctx, argv[optind], argv[optind + 1], argv[optind + 2], &o, &st);
-	cli_progress_end(cli);
-	if (r < 0)
-		return cli_report_error(cli, r, "delta diff");
-	report(cli, "diff", &st, now_s() - t0);
-	return EXIT_OK_;
+	return finish(cli, r, "diff", &st, t0);
 bad:
 	delta_usage(stderr);
 	return EXIT_USAGE;
@@ -235,14 +262,11 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 		case 'n':
 			o.no_sync = true;
 			break;
-		case 'v':
-			cli->verbose++;
-			break;
-		case 'h':
-			delta_usage(stdout);
-			return 0;
 		default:
-			goto bad;
+			r = shared_option(cli, c);
+			if (r <= 0)
+				return r == 0 ? EXIT_OK_ : EXIT_USAGE;
+			break;
 		}
 	}
 	if (argc - optind != 3)
@@ -254,11 +278,7 @@ static int do_apply(struct cli *cli, int argc, char **argv)
 	}
 	t0 = now_s();
 	r = mfw_delta_apply(cli->ctx, argv[optind], argv[optind + 1], argv[optind + 2], &o, &st);
-	cli_progress_end(cli);
-	if (r < 0)
-		return cli_report_error(cli, r, "delta apply");
-	report(cli, "apply", &st, now_s() - t0);
-	return EXIT_OK_;
+	return finish(cli, r, "apply", &st, t0);
 bad:
 	delta_usage(stderr);
 	return EXIT_USAGE;
