@@ -1241,6 +1241,30 @@ void mfw_pkg_cache_digest(const struct mfw_pkg *pkg, const char *rel, const char
 	fclose(f);
 }
 
+/* Progress of the md5.txt check, to the caller's callback or else the context's. */
+static void md5_progress(struct mfw_ctx *ctx, mfw_progress_fn fn, void *user, uint64_t done,
+			 uint64_t total)
+{
+	if (fn)
+		fn(user, "md5", "package", done, total);
+	else
+		mfw_progress(ctx, "md5", "package", done, total);
+}
+
+/* 0 when got is what md5.txt lists for rel; else the error naming the file, both md5s and the line. */
+static int md5_compare(struct mfw_ctx *ctx, const char *rel, const uint8_t got[16],
+		       const struct mfw_md5_entry *want, const char *md5name)
+{
+	char a[33], b[33];
+
+	if (!memcmp(got, want->md5, 16))
+		return 0;
+	mfw_hex_encode(got, 16, a);
+	mfw_hex_encode(want->md5, 16, b);
+	return mfw_fail(ctx, MFW_E_VERIFY, "'%s' is corrupt: its md5 is %s, %s line %u says %s", rel,
+			a, md5name, want->line, b);
+}
+
 static int hash_one(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const char *rel,
 		    const struct mfw_md5_entry *want, const char *md5name, uint8_t *buf,
 		    mfw_progress_fn fn, void *user, uint64_t *done, uint64_t total)
@@ -1274,23 +1298,11 @@ static int hash_one(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const char *rel,
 		if (r < 0)
 			goto free_hash;
 		*done += n;
-		if (fn)
-			fn(user, "md5", "package", *done, total);
-		else
-			mfw_progress(ctx, "md5", "package", *done, total);
+		md5_progress(ctx, fn, user, *done, total);
 	}
 	r = mfw_hash_final(&h, got, sizeof(got));
-	if (r < 0)
-		goto close_file;
-	r = 0;
-	if (memcmp(got, want->md5, sizeof(got))) {
-		char a[33], b[33];
-
-		mfw_hex_encode(got, sizeof(got), a);
-		mfw_hex_encode(want->md5, sizeof(want->md5), b);
-		r = mfw_fail(ctx, MFW_E_VERIFY, "'%s' is corrupt: its md5 is %s, %s line %u says %s",
-			     rel, a, md5name, want->line, b);
-	}
+	if (r >= 0)
+		r = md5_compare(ctx, rel, got, want, md5name);
 	goto close_file;
 free_hash:
 	mfw_hash_free(&h);
@@ -1433,10 +1445,7 @@ static void md5_tick(void *user)
 
 	if (mfw_cancelled(m->ctx))
 		atomic_store(&m->pool->stop, true);
-	if (m->fn)
-		m->fn(m->user, "md5", "package", done, m->total);
-	else
-		mfw_progress(m->ctx, "md5", "package", done, m->total);
+	md5_progress(m->ctx, m->fn, m->user, done, m->total);
 }
 
 static int cmp_job_size(const void *a, const void *b)
@@ -1449,8 +1458,6 @@ static int cmp_job_size(const void *a, const void *b)
 static int md5_job_error(struct mfw_ctx *ctx, const struct mfw_pkg *pkg, const struct md5_job *j,
 			 const char *md5name)
 {
-	char a[33], b[33];
-
 	switch (j->err) {
 	case 0:
 		break;
@@ -1464,21 +1471,17 @@ static int md5_job_error(struct mfw_ctx *ctx, const struct mfw_pkg *pkg, const s
 		return mfw_fail(ctx, j->err, "cannot %s '%s/%s': %s", j->what, pkg->root, j->rel,
 				strerror(j->sys_errno));
 	}
-	if (!memcmp(j->got, j->want->md5, sizeof(j->got)))
-		return 0;
-	mfw_hex_encode(j->got, sizeof(j->got), a);
-	mfw_hex_encode(j->want->md5, sizeof(j->want->md5), b);
-	return mfw_fail(ctx, MFW_E_VERIFY, "'%s' is corrupt: its md5 is %s, %s line %u says %s",
-			j->rel, a, md5name, j->want->line, b);
+	return md5_compare(ctx, j->rel, j->got, j->want, md5name);
 }
 
 /*
- * Hash jobs[0..n) (in md5.txt order) on up to MD5_THREADS_MAX threads; report
- * the first failure in that order. *done counts the bytes for progress.
+ * Hash jobs[0..n) (in md5.txt order) on up to MD5_THREADS_MAX threads, the
+ * calling one with buf (PKG_CHUNK bytes); report the first failure in that
+ * order. *done counts the bytes for progress.
  */
 static int md5_jobs_run(struct mfw_ctx *ctx, struct mfw_pkg *pkg, struct md5_job *jobs, size_t n,
-			const char *md5name, mfw_progress_fn fn, void *user, uint64_t *done,
-			uint64_t total)
+			const char *md5name, uint8_t *buf, mfw_progress_fn fn, void *user,
+			uint64_t *done, uint64_t total)
 {
 	struct md5_pool pool = { .pkg = pkg, .n = n };
 	struct md5_progress prog = { .ctx = ctx, .pool = &pool, .fn = fn, .user = user,
@@ -1486,16 +1489,11 @@ static int md5_jobs_run(struct mfw_ctx *ctx, struct mfw_pkg *pkg, struct md5_job
 	pthread_t th[MD5_THREADS_MAX - 1];
 	size_t nth = 0, want_threads;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	uint8_t *buf;
 	int r = 0;
 
 	pool.order = calloc(n ? n : 1, sizeof(*pool.order));
-	buf = malloc(PKG_CHUNK);
-	if (!pool.order || !buf) {
-		free(pool.order);
-		free(buf);
+	if (!pool.order)
 		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
-	}
 	for (size_t i = 0; i < n; i++)
 		pool.order[i] = &jobs[i];
 	qsort(pool.order, n, sizeof(*pool.order), cmp_job_size);
@@ -1531,7 +1529,6 @@ static int md5_jobs_run(struct mfw_ctx *ctx, struct mfw_pkg *pkg, struct md5_job
 	*done += atomic_load(&pool.done_bytes);
 	pthread_mutex_destroy(&pool.lock);
 	free(pool.order);
-	free(buf);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (jobs[i].what)
 			r = md5_job_error(ctx, pkg, &jobs[i], md5name);
@@ -1545,45 +1542,6 @@ static int md5_jobs_run(struct mfw_ctx *ctx, struct mfw_pkg *pkg, struct md5_job
 	return r;
 }
 
-/* Directory packages: cached files are counted, the others hashed by md5_jobs_run(). */
-static int verify_dir_parallel(struct mfw_ctx *ctx, struct mfw_pkg *pkg,
-			       const struct mfw_pkg_layout *layout, const struct mfw_md5sum *sums,
-			       mfw_progress_fn fn, void *user, uint64_t *done, uint64_t total,
-			       struct mfw_pkg_verify_report *rep)
-{
-	struct md5_job *jobs = calloc(sums->n ? sums->n : 1, sizeof(*jobs));
-	size_t n = 0;
-	int r = 0;
-
-	if (!jobs)
-		return mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
-	for (size_t i = 0; i < sums->n && r == 0; i++) {
-		struct md5_job *j = &jobs[n];
-		uint64_t sz = 0;
-
-		r = md5_rel(ctx, layout->md5sum, sums->entries[i].path, j->rel, sizeof(j->rel));
-		if (r < 0)
-			break;
-		mfw_pkg_stat(NULL, pkg, j->rel, &sz);
-		rep->checked++;
-		if (vcache_hit(pkg, j->rel, sums->entries[i].md5)) {
-			*done += sz;
-			if (fn)
-				fn(user, "md5", "package", *done, total);
-			else
-				mfw_progress(ctx, "md5", "package", *done, total);
-			continue;
-		}
-		j->want = &sums->entries[i];
-		j->size = sz;
-		n++;
-	}
-	if (r == 0 && n)
-		r = md5_jobs_run(ctx, pkg, jobs, n, layout->md5sum, fn, user, done, total);
-	free(jobs);
-	return r;
-}
-
 int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pkg_layout *layout,
 		   mfw_progress_fn fn, void *user, struct mfw_pkg_verify_report *report)
 {
@@ -1591,6 +1549,8 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 	struct mfw_pkg_verify_report *rep = report ? report : &local;
 	struct mfw_md5sum sums;
 	uint64_t total = 0, done = 0, size;
+	struct md5_job *jobs = NULL;
+	size_t njobs = 0;
 	uint8_t *buf = NULL;
 	void *text;
 	size_t len;
@@ -1623,30 +1583,33 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 		total += size;
 	}
 	buf = malloc(PKG_CHUNK);
-	if (!buf) {
-		r = MFW_E_NOMEM;
-		goto free_sums;
+	/* directory packages are hashed on several threads once the cache is asked (below) */
+	if (!pkg->zip)
+		jobs = calloc(sums.n ? sums.n : 1, sizeof(*jobs));
+	if (!buf || (!pkg->zip && !jobs)) {
+		r = mfw_fail(ctx, MFW_E_NOMEM, "out of memory");
+		goto free_buf;
 	}
-	if (!pkg->zip) {
-		r = verify_dir_parallel(ctx, pkg, layout, &sums, fn, user, &done, total, rep);
-		if (r < 0)
-			goto free_buf;
-	}
-	for (size_t i = 0; i < sums.n && pkg->zip; i++) {
+	for (size_t i = 0; i < sums.n; i++) {
 		char rel[MFW_PKG_PATH_MAX];
 
 		r = md5_rel(ctx, layout->md5sum, sums.entries[i].path, rel, sizeof(rel));
 		if (r < 0)
 			goto free_buf;
+		rep->checked++;
 		if (vcache_hit(pkg, rel, sums.entries[i].md5)) {
 			uint64_t sz = 0;
 			mfw_pkg_stat(NULL, pkg, rel, &sz);
 			done += sz;
-			if (fn)
-				fn(user, "md5", "package", done, total);
-			else
-				mfw_progress(ctx, "md5", "package", done, total);
-			rep->checked++;
+			md5_progress(ctx, fn, user, done, total);
+			continue;
+		}
+		if (jobs) {
+			struct md5_job *j = &jobs[njobs++];
+
+			snprintf(j->rel, sizeof(j->rel), "%s", rel);
+			j->want = &sums.entries[i];
+			mfw_pkg_stat(NULL, pkg, rel, &j->size);
 			continue;
 		}
 		r = hash_one(ctx, pkg, rel, &sums.entries[i], layout->md5sum, buf, fn, user, &done,
@@ -1654,11 +1617,16 @@ int mfw_pkg_verify(struct mfw_ctx *ctx, struct mfw_pkg *pkg, const struct mfw_pk
 		if (r < 0)
 			goto free_buf;
 		vcache_store(pkg, rel, sums.entries[i].md5);
-		rep->checked++;
+	}
+	if (njobs) {
+		r = md5_jobs_run(ctx, pkg, jobs, njobs, layout->md5sum, buf, fn, user, &done, total);
+		if (r < 0)
+			goto free_buf;
 	}
 	rep->bytes = done;
 	r = check_references(ctx, pkg, layout, &sums, rep);
 free_buf:
+	free(jobs);
 	free(buf);
 free_sums:
 	mfw_md5sum_free(&sums);
