@@ -184,6 +184,25 @@ static int prepare_patched(struct flash_run *fr, struct mfw_step *s)
 }
 
 /* ---- program source: file (or patched copy), padded to whole sectors, hashed ---- */
+
+/*
+ * The last sector is padded. On NAND with 0xFF (the erased value: UBI
+ * and the programmer treat such pages as empty); on eMMC with 0x00 as
+ * qdl and QFirehose do.
+ */
+static uint8_t pad_byte(const struct flash_run *fr)
+{
+	return fr->plan.nand ? 0xFF : 0x00;
+}
+
+/* What a plain program of step s sends: its data padded to whole sectors. */
+static uint64_t padded_bytes(const struct mfw_step *s)
+{
+	uint32_t ss = s->e->sector_size;
+
+	return (s->data_size + ss - 1) / ss * ss;
+}
+
 struct prog_src {
 	struct mfw_ctx *ctx;
 	struct mfw_sparse_reader *sparse; /* sparse segment source, or NULL */
@@ -227,13 +246,8 @@ static int prog_fill(void *user, uint8_t *buf, size_t len)
 		done += got;
 		ps->data_left -= got;
 	}
-	/*
-	 * The last sector is padded. On NAND with 0xFF (the erased value: UBI
-	 * and the programmer treat such pages as empty); on eMMC with 0x00 as
-	 * qdl and QFirehose do.
-	 */
 	if (done < len)
-		memset(buf + done, ps->pad, len - done);
+		memset(buf + done, ps->pad, len - done); /* see pad_byte() */
 	return ps->digest_cached ? 0 : mfw_hash_update(&ps->sha, buf, len);
 }
 
@@ -270,14 +284,13 @@ static bool range_cache_name(const struct flash_run *fr, const struct mfw_step *
 			     size_t cap)
 {
 	const struct mfw_rp_elem *e = s->e;
-	uint64_t bytes = (s->data_size + e->sector_size - 1) / e->sector_size * e->sector_size;
 
 	if (s->patched || e->sparse || !s->file[0])
 		return false;
 	return (size_t)snprintf(out, cap, "sha256:%llu+%llu/%llu:pad%02x",
 				(unsigned long long)(e->file_sector_offset * e->sector_size),
-				(unsigned long long)s->data_size, (unsigned long long)bytes,
-				fr->plan.nand ? 0xFFu : 0x00u) < cap;
+				(unsigned long long)s->data_size, (unsigned long long)padded_bytes(s),
+				pad_byte(fr)) < cap;
 }
 
 static int build_attrs(const struct mfw_step *s, uint64_t sectors, struct mfw_fh_attr **attrs,
@@ -372,7 +385,7 @@ out_free_map:
 static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_digest)
 {
 	const struct mfw_rp_elem *e = s->e;
-	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
+	struct prog_src ps = { .ctx = fr->ctx, .pad = pad_byte(fr) };
 	struct mfw_fh_attr *attrs = NULL;
 	uint64_t sectors, bytes;
 	size_t nattr = 0;
@@ -386,8 +399,8 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 	r = prepare_patched(fr, s);
 	if (r < 0)
 		return r;
-	sectors = (s->data_size + e->sector_size - 1) / e->sector_size;
-	bytes = sectors * e->sector_size;
+	bytes = padded_bytes(s);
+	sectors = bytes / e->sector_size;
 	r = build_attrs(s, sectors, &attrs, &nattr);
 	if (r < 0)
 		return mfw_fail(fr->ctx, r, "out of memory");
@@ -483,7 +496,6 @@ static int program_and_verify(struct flash_run *fr, struct mfw_step *s,
 			      struct mfw_fh_attr *attrs, size_t nattr, uint64_t bytes,
 			      struct prog_src *ps, const char *name, uint8_t *out_digest)
 {
-	uint8_t digest[32];
 	int r = ps->digest_cached ? 0 : mfw_hash_init(&ps->sha, MFW_HASH_SHA256);
 	if (r < 0)
 		return r;
@@ -493,18 +505,15 @@ static int program_and_verify(struct flash_run *fr, struct mfw_step *s,
 			mfw_hash_free(&ps->sha);
 		return r;
 	}
-	if (ps->digest_cached) {
-		memcpy(digest, ps->digest, sizeof(digest));
-	} else {
-		r = mfw_hash_final(&ps->sha, digest, sizeof(digest));
+	if (!ps->digest_cached) {
+		r = mfw_hash_final(&ps->sha, ps->digest, sizeof(ps->digest));
 		if (r < 0)
 			return r;
-		memcpy(ps->digest, digest, sizeof(digest));
 	}
 	fr->sum->bytes += bytes;
-	r = verify_range(fr, s, attrs, nattr, bytes, digest, ps->digest_cached, name);
+	r = verify_range(fr, s, attrs, nattr, bytes, ps->digest, ps->digest_cached, name);
 	if (r == 0 && out_digest)
-		memcpy(out_digest, digest, 32);
+		memcpy(out_digest, ps->digest, 32);
 	return r;
 }
 
@@ -677,7 +686,7 @@ static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32
 			bool use_cache)
 {
 	const struct mfw_rp_elem *e = s->e;
-	struct prog_src ps = { .ctx = fr->ctx, .pad = fr->plan.nand ? 0xFF : 0x00 };
+	struct prog_src ps = { .ctx = fr->ctx, .pad = pad_byte(fr) };
 	uint64_t total, done = 0;
 	uint8_t *buf;
 	char what[96];
@@ -687,7 +696,7 @@ static int local_digest(struct flash_run *fr, struct mfw_step *s, uint8_t out[32
 	r = prepare_patched(fr, s);
 	if (r < 0)
 		return r;
-	total = (s->data_size + e->sector_size - 1) / e->sector_size * e->sector_size;
+	total = padded_bytes(s);
 	*bytes = total;
 	cacheable = range_cache_name(fr, s, what, sizeof(what));
 	if (cacheable && use_cache && mfw_pkg_cached_digest(fr->plan.pkg, s->file, what, out))
