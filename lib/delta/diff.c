@@ -12,6 +12,7 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -330,20 +331,6 @@ static int open_in(struct mfw_ctx *ctx, const char *path, const char *what, stru
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int mfw_delta_diff(struct mfw_ctx *ctx, const char *old_path, const char *new_path,
 		   const char *patch_path, const struct mfw_delta_opts *opts,
 		   struct mfw_delta_stats *stats)
@@ -372,7 +359,7 @@ int mfw_delta_diff(struct mfw_ctx *ctx, const char *old_path, const char *new_pa
 		r = mfw_fail(ctx, MFW_E_IO, "cannot create '%s': %s", tmp, strerror(errno));
 		goto free_patch;
 	}
-	r = write_all(fd, patch, psize);
+	r = mfw_write_all(fd, patch, psize);
 	if (r == 0 && fsync(fd) < 0)
 		r = MFW_E_IO;
 	if (close(fd) < 0 && r == 0)

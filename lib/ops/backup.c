@@ -212,16 +212,10 @@ struct file_sink {
 static int file_sink_fn(void *user, const uint8_t *data, size_t len)
 {
 	struct file_sink *f = user;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t w = write(f->fd, data + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return mfw_fail(f->ctx, errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO,
-					"writing '%s' failed: %s", f->path, strerror(errno));
-		done += (size_t)w;
-	}
+	int r = mfw_write_all(f->fd, data, len);
+
+	if (r < 0)
+		return mfw_fail(f->ctx, r, "writing '%s' failed: %s", f->path, strerror(errno));
 	return mfw_hash_update(&f->sha, data, len);
 }
 
