@@ -164,31 +164,6 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 #define MFWZ_WLOG_MAX 22      /* the applier refuses frames that need more */
 #define MFWZ_REC 16           /* record header in a segment's stream: u32 x, u32 y, i64 seek */
 
-static inline uint64_t mfwz_get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline uint32_t mfwz_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void mfwz_put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline void mfwz_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /* Writer: encode the triples into MFWZ segments; the patch is malloc()ed. */
 int mfw_delta_write_mfwz(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
 			 const struct mfw_delta_src *new_data, const struct mfw_delta_ctrlv *ctrl,

@@ -17,6 +17,7 @@
 
 #include "core/core.h"
 #include "util/fs.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 
 #include <errno.h>
@@ -47,10 +48,10 @@ struct zentry {
 
 static void get_entry(const uint8_t *p, struct zentry *e)
 {
-	e->off = mfwz_get64(p);
-	e->len = mfwz_get64(p + 8);
-	e->old_pos = (int64_t)mfwz_get64(p + 16);
-	e->raw_len = mfwz_get64(p + 24);
+	e->off = mfw_get_le64(p);
+	e->len = mfw_get_le64(p + 8);
+	e->old_pos = (int64_t)mfw_get_le64(p + 16);
+	e->raw_len = mfw_get_le64(p + 24);
 	memcpy(e->sha, p + 32, 32);
 }
 
@@ -63,7 +64,7 @@ static uint64_t seg_out_len(const struct mfw_delta_zinfo *in, uint64_t k)
 /* Header fields alone (what mfw_delta_probe() needs): no patch size, no index. */
 static int check_header(struct mfw_ctx *ctx, const uint8_t *h, struct mfw_delta_zinfo *in)
 {
-	uint32_t ver = mfwz_get32(h + 8), hsz = mfwz_get32(h + 12), flags = mfwz_get32(h + 60);
+	uint32_t ver = mfw_get_le32(h + 8), hsz = mfw_get_le32(h + 12), flags = mfw_get_le32(h + 60);
 	uint64_t want;
 
 	if (memcmp(h, MFW_DELTA_MFWZ_MAGIC, 8))
@@ -71,12 +72,12 @@ static int check_header(struct mfw_ctx *ctx, const uint8_t *h, struct mfw_delta_
 	if (ver != MFWZ_VERSION || hsz != MFW_DELTA_MFWZ_HDR || flags)
 		return mfw_fail(ctx, MFW_E_FORMAT, "MFWZ header: version %u, header size %u, flags %#x (want 1, 160, 0)",
 				ver, hsz, flags);
-	in->old_size = mfwz_get64(h + 16);
-	in->new_size = mfwz_get64(h + 24);
-	in->segment_size = mfwz_get64(h + 32);
-	in->segments = mfwz_get64(h + 40);
-	in->index_offset = mfwz_get64(h + 48);
-	in->window_log = mfwz_get32(h + 56);
+	in->old_size = mfw_get_le64(h + 16);
+	in->new_size = mfw_get_le64(h + 24);
+	in->segment_size = mfw_get_le64(h + 32);
+	in->segments = mfw_get_le64(h + 40);
+	in->index_offset = mfw_get_le64(h + 48);
+	in->window_log = mfw_get_le32(h + 56);
 	if (in->old_size > (uint64_t)CUR_MAX || in->new_size > (uint64_t)CUR_MAX)
 		return mfw_fail(ctx, MFW_E_RANGE, "MFWZ header: old size %llu or new size %llu above 2^62",
 				(unsigned long long)in->old_size, (unsigned long long)in->new_size);
@@ -359,9 +360,9 @@ static int old_span(struct zapp *a, int64_t o, uint8_t *dst, size_t n, const uin
 
 static int record_start(struct zapp *a)
 {
-	uint64_t x = mfwz_get32(a->rh), y = mfwz_get32(a->rh + 4);
+	uint64_t x = mfw_get_le32(a->rh), y = mfw_get_le32(a->rh + 4);
 
-	a->seek = (int64_t)mfwz_get64(a->rh + 8);
+	a->seek = (int64_t)mfw_get_le64(a->rh + 8);
 	a->rh_fill = 0;
 	if (x + y == 0)
 		return BAD(a, "empty record");
@@ -712,7 +713,7 @@ static void state_encode(uint8_t *b, const uint8_t patch_sha[32], uint64_t done)
 
 	memcpy(b, STATE_MAGIC, 8);
 	memcpy(b + 8, patch_sha, 32);
-	mfwz_put64(b + 40, done);
+	mfw_put_le64(b + 40, done);
 	mfw_hash_buf(MFW_HASH_SHA256, b, 48, sum);
 	memcpy(b + 48, sum, 8);
 }
@@ -733,7 +734,7 @@ static uint64_t state_read(const struct zfile *f)
 		return 0;
 	if (mfw_hash_buf(MFW_HASH_SHA256, b, 48, sum) < 0 || memcmp(b + 48, sum, 8))
 		return 0;
-	done = mfwz_get64(b + 40);
+	done = mfw_get_le64(b + 40);
 	return done <= f->in.segments ? done : 0;
 }
 

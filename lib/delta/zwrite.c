@@ -17,6 +17,7 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 
 #include <errno.h>
@@ -163,9 +164,9 @@ static int raw_record(struct raw *r, const struct zjob *j, int64_t np, int64_t d
 	if (e < 0)
 		return e;
 	p = r->p + r->n;
-	mfwz_put32(p, (uint32_t)dx);
-	mfwz_put32(p + 4, (uint32_t)ey);
-	mfwz_put64(p + 8, 0); /* seek: filled when the next record's old position is known */
+	mfw_put_le32(p, (uint32_t)dx);
+	mfw_put_le32(p + 4, (uint32_t)ey);
+	mfw_put_le64(p + 8, 0); /* seek: filled when the next record's old position is known */
 	p += MFWZ_REC;
 	e = src_read(j->nw, np, p, (size_t)(dx + ey));
 	if (e < 0)
@@ -208,7 +209,7 @@ static int seg_raw(const struct zjob *j, uint64_t k, struct raw *r, int64_t *old
 		if (zat == SIZE_MAX)
 			*old_pos = dop;
 		else
-			mfwz_put64(r->p + zat, (uint64_t)(dop - ocur));
+			mfw_put_le64(r->p + zat, (uint64_t)(dop - ocur));
 		zat = r->n + 8;
 		e = raw_record(r, j, np, dx, ey, dop);
 		if (e < 0)
@@ -343,15 +344,15 @@ static void put_header(uint8_t *h, const struct mfw_delta_src *old, const struct
 {
 	memset(h, 0, MFW_DELTA_MFWZ_HDR);
 	memcpy(h, MFW_DELTA_MFWZ_MAGIC, 8);
-	mfwz_put32(h + 8, MFWZ_VERSION);
-	mfwz_put32(h + 12, MFW_DELTA_MFWZ_HDR);
-	mfwz_put64(h + 16, (uint64_t)old->size);
-	mfwz_put64(h + 24, (uint64_t)nw->size);
-	mfwz_put64(h + 32, seg_size);
-	mfwz_put64(h + 40, nseg);
-	mfwz_put64(h + 48, index_off);
-	mfwz_put32(h + 56, MFWZ_WLOG_DEFAULT);
-	mfwz_put32(h + 60, 0); /* flags */
+	mfw_put_le32(h + 8, MFWZ_VERSION);
+	mfw_put_le32(h + 12, MFW_DELTA_MFWZ_HDR);
+	mfw_put_le64(h + 16, (uint64_t)old->size);
+	mfw_put_le64(h + 24, (uint64_t)nw->size);
+	mfw_put_le64(h + 32, seg_size);
+	mfw_put_le64(h + 40, nseg);
+	mfw_put_le64(h + 48, index_off);
+	mfw_put_le32(h + 56, MFWZ_WLOG_DEFAULT);
+	mfw_put_le32(h + 60, 0); /* flags */
 }
 
 /* Header, frames in order, index; the header's digest covers its fields and the index. */
@@ -375,10 +376,10 @@ static int assemble(struct mfw_ctx *ctx, const struct zjob *j, uint8_t **patch, 
 		const struct seg_out *s = &j->segs[k];
 		uint8_t *en = idx + k * MFWZ_ENTRY;
 		memcpy(p + off, s->z, s->zlen);
-		mfwz_put64(en, off);
-		mfwz_put64(en + 8, s->zlen);
-		mfwz_put64(en + 16, (uint64_t)s->old_pos);
-		mfwz_put64(en + 24, s->raw_len);
+		mfw_put_le64(en, off);
+		mfw_put_le64(en + 8, s->zlen);
+		mfw_put_le64(en + 16, (uint64_t)s->old_pos);
+		mfw_put_le64(en + 24, s->raw_len);
 		memcpy(en + 32, s->sha, 32);
 		off += s->zlen;
 	}

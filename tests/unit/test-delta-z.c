@@ -21,6 +21,7 @@
 
 #include "core/core.h"
 #include "delta/delta.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 
 #include "test-rand.h"
@@ -54,7 +55,7 @@ static void make_patch(struct mfw_ctx *ctx, const uint8_t *o, size_t on, const u
 		fail_msg("diff: %s", mfw_ctx_detail(ctx));
 	assert_memory_equal(*patch, MFW_DELTA_MFWZ_MAGIC, 8);
 	assert_int_equal(st.segments, (nn + s - 1) / s);
-	assert_int_equal(mfwz_get64(*patch + 32), s);
+	assert_int_equal(mfw_get_le64(*patch + 32), s);
 }
 
 static void roundtrip(const uint8_t *o, size_t on, const uint8_t *n, size_t nn, uint64_t seg)
@@ -157,9 +158,9 @@ static void test_wrong_old(void **state)
 
 static uint64_t seg_off(const uint8_t *p, size_t pn, uint64_t k)
 {
-	uint64_t idx = mfwz_get64(p + 48);
+	uint64_t idx = mfw_get_le64(p + 48);
 	assert_true(idx + (k + 1) * MFWZ_ENTRY <= pn);
-	return mfwz_get64(p + idx + k * MFWZ_ENTRY);
+	return mfw_get_le64(p + idx + k * MFWZ_ENTRY);
 }
 
 static void test_damaged_segments_named(void **state)
@@ -172,7 +173,7 @@ static void test_damaged_segments_named(void **state)
 
 	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
-	assert_true(mfwz_get64(p + 40) >= 6);
+	assert_true(mfw_get_le64(p + 40) >= 6);
 	/* a byte in the middle of segment 2's frame, then one in segment 5's too */
 	p[(seg_off(p, pn, 2) + seg_off(p, pn, 3)) / 2] ^= 0x40;
 	assert_int_equal(apply_z(o, on, p, pn, &st), MFW_E_FORMAT);
@@ -213,7 +214,7 @@ static void test_truncated(void **state)
 
 static void reseal(uint8_t *p, size_t pn)
 {
-	uint64_t idx = mfwz_get64(p + 48);
+	uint64_t idx = mfw_get_le64(p + 48);
 	struct mfw_hash h;
 	assert_int_equal(mfw_hash_init(&h, MFW_HASH_SHA256), 0);
 	assert_int_equal(mfw_hash_update(&h, p, 128), 0);
@@ -265,9 +266,9 @@ static void expect_refused(const uint8_t *o, size_t on, const uint8_t *good, siz
 	assert_non_null(p);
 	memcpy(p, good, pn);
 	if (is32)
-		mfwz_put32(p + at, (uint32_t)v);
+		mfw_put_le32(p + at, (uint32_t)v);
 	else
-		mfwz_put64(p + at, v);
+		mfw_put_le64(p + at, v);
 	reseal(p, pn);
 	r = apply_counting(o, on, p, pn, &st);
 	if (r != MFW_E_RANGE && r != MFW_E_FORMAT)
@@ -287,7 +288,7 @@ static void test_hostile(void **state)
 
 	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
-	idx = mfwz_get64(p + 48);
+	idx = mfw_get_le64(p + 48);
 	e1 = idx + MFWZ_ENTRY;
 	expect_refused(o, on, p, pn, 24, 1ull << 62, false, "new size 2^62");
 	expect_refused(o, on, p, pn, 24, UINT64_MAX, false, "new size 2^64-1");
