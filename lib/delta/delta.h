@@ -63,6 +63,15 @@ void mfw_delta_free(struct mfw_delta_mem *m, void *p, size_t n);
 /* the same for large buffers, from mmap(): returned to the system when freed */
 void *mfw_delta_map(struct mfw_delta_mem *m, size_t n);
 void mfw_delta_unmap(struct mfw_delta_mem *m, void *p, size_t n);
+/* A growable buffer whose memory the counters include. */
+struct mfw_delta_buf {
+	uint8_t *p;
+	size_t n, cap;
+	struct mfw_delta_mem *mem;
+};
+/* room for more bytes after n (capacity doubles from 16 KiB): 0 or MFW_E_NOMEM */
+int mfw_delta_buf_reserve(struct mfw_delta_buf *b, size_t more);
+void mfw_delta_buf_free(struct mfw_delta_buf *b);
 /* bzalloc/bzfree for libbz2 that count into the mfw_delta_mem passed as opaque. */
 void *mfw_delta_bzalloc(void *opaque, int items, int size);
 void mfw_delta_bzfree(void *opaque, void *p);

@@ -5,6 +5,7 @@
  */
 #include "delta/delta.h"
 
+#include <modemfw/error.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -36,6 +37,31 @@ void mfw_delta_free(struct mfw_delta_mem *m, void *p, size_t n)
 		return;
 	free(p);
 	mfw_delta_mem_sub(m, n);
+}
+
+int mfw_delta_buf_reserve(struct mfw_delta_buf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 16 * 1024;
+	uint8_t *p;
+
+	if (b->cap - b->n >= more)
+		return 0;
+	while (cap - b->n < more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return MFW_E_NOMEM;
+	mfw_delta_mem_add(b->mem, cap - b->cap);
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+void mfw_delta_buf_free(struct mfw_delta_buf *b)
+{
+	mfw_delta_free(b->mem, b->p, b->cap);
+	b->p = NULL;
+	b->n = b->cap = 0;
 }
 
 /*

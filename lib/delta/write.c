@@ -49,39 +49,6 @@
 #define SAMPLE_EVERY 8
 #define SAMPLE_MAX 4
 
-struct growbuf {
-	uint8_t *p;
-	size_t n;
-	size_t cap;
-	struct mfw_delta_mem *mem;
-};
-
-static int grow(struct growbuf *g, size_t need)
-{
-	size_t ncap;
-	uint8_t *p;
-
-	if (g->cap - g->n >= need)
-		return 0;
-	ncap = g->cap ? g->cap : 16 * 1024;
-	while (ncap - g->n < need)
-		ncap *= 2;
-	p = realloc(g->p, ncap);
-	if (!p)
-		return MFW_E_NOMEM;
-	mfw_delta_mem_add(g->mem, ncap - g->cap);
-	g->p = p;
-	g->cap = ncap;
-	return 0;
-}
-
-static void growbuf_free(struct growbuf *g)
-{
-	mfw_delta_free(g->mem, g->p, g->cap);
-	g->p = NULL;
-	g->n = g->cap = 0;
-}
-
 static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, size_t n, const uint8_t **out)
 {
 	if (s->p) {
@@ -222,7 +189,7 @@ struct chunk {
 	struct spos pos;
 	uint64_t len; /* stream bytes */
 	int level;
-	struct growbuf z; /* the chunk as its own one-block bzip2 stream */
+	struct mfw_delta_buf z; /* the chunk as its own one-block bzip2 stream */
 	uint64_t bits; /* block bits, from bit 32 of z */
 	uint32_t crc;
 };
@@ -338,7 +305,7 @@ static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
 		z.next_in = (char *)in;
 		z.avail_in = (unsigned)n;
 		do {
-			if ((r = grow(&c->z, 16 * 1024)) < 0)
+			if ((r = mfw_delta_buf_reserve(&c->z, 16 * 1024)) < 0)
 				goto out;
 			z.next_out = (char *)c->z.p + c->z.n;
 			z.avail_out = (unsigned)(c->z.cap - c->z.n);
@@ -471,7 +438,7 @@ static void bw_copy(struct bitw *w, const uint8_t *src, uint64_t nbits)
  * level digit of its header.
  */
 static int encode_stream(const struct stream *s, unsigned threads, int big_level, struct mfw_ctx *ctx,
-			 struct mfw_delta_mem *mem, struct growbuf *out, int *level, size_t *nblocks)
+			 struct mfw_delta_mem *mem, struct mfw_delta_buf *out, int *level, size_t *nblocks)
 {
 	struct chunk *big = NULL, *small = NULL, **jobs = NULL;
 	struct region *reg = NULL;
@@ -633,11 +600,11 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			if (reg[i].use_big) {
 				jobs[njobs++] = &big[reg[i].big];
 				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-					growbuf_free(&small[j].z);
+					mfw_delta_buf_free(&small[j].z);
 			} else {
 				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
 					jobs[njobs++] = &small[j];
-				growbuf_free(&big[reg[i].big].z);
+				mfw_delta_buf_free(&big[reg[i].big].z);
 			}
 		}
 	} else {
@@ -651,7 +618,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			maxlevel = jobs[i]->level;
 	}
 	out->mem = mem;
-	if ((r = grow(out, bytes)) < 0)
+	if ((r = mfw_delta_buf_reserve(out, bytes)) < 0)
 		goto out;
 	w.p = out->p;
 	bw_put(&w, 'B', 8);
@@ -661,7 +628,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	for (size_t i = 0; i < njobs; i++) {
 		bw_copy(&w, jobs[i]->z.p + 4, jobs[i]->bits);
 		comb = (comb << 1 | comb >> 31) ^ jobs[i]->crc;
-		growbuf_free(&jobs[i]->z);
+		mfw_delta_buf_free(&jobs[i]->z);
 	}
 	bw_put(&w, EOS_MAGIC >> 24, 24);
 	bw_put(&w, EOS_MAGIC & 0xffffff, 24);
@@ -674,9 +641,9 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	r = 0;
 out:
 	for (size_t i = 0; i < nbig; i++)
-		growbuf_free(&big[i].z);
+		mfw_delta_buf_free(&big[i].z);
 	for (size_t i = 0; i < nsmall; i++)
-		growbuf_free(&small[i].z);
+		mfw_delta_buf_free(&small[i].z);
 	mfw_delta_free(mem, jobs, (nsmall + nbig + 1) * sizeof(*jobs));
 	mfw_delta_free(mem, reg, (creg ? creg : 1) * sizeof(*reg));
 	mfw_delta_free(mem, big, cbig * sizeof(*big));
@@ -692,7 +659,7 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 {
 	struct stream sc = { .kind = S_CTRL, .old = old, .nw = nw, .ctrl = ctrl };
 	struct stream sd = sc, se = sc;
-	struct growbuf zc = { .mem = mem }, zd = { .mem = mem }, ze = { .mem = mem };
+	struct mfw_delta_buf zc = { .mem = mem }, zd = { .mem = mem }, ze = { .mem = mem };
 	uint8_t *cbuf = NULL, *p;
 	size_t cbytes = ctrl->n * 24, bc = 0, bd = 0, be = 0;
 	int64_t newpos = 0, oldpos = 0;
@@ -769,8 +736,8 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	*patch = p;
 	r = 0;
 free_streams:
-	growbuf_free(&ze);
-	growbuf_free(&zd);
-	growbuf_free(&zc);
+	mfw_delta_buf_free(&ze);
+	mfw_delta_buf_free(&zd);
+	mfw_delta_buf_free(&zc);
 	return r;
 }

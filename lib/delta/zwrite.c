@@ -131,35 +131,11 @@ static int walk_starts(const struct mfw_delta_ctrlv *c, int64_t new_size, uint64
 	return 0;
 }
 
-struct raw {
-	uint8_t *p;
-	size_t n, cap;
-	struct mfw_delta_mem *mem;
-};
-
-static int raw_reserve(struct raw *r, size_t more)
-{
-	size_t cap = r->cap;
-	uint8_t *p;
-
-	if (more <= r->cap - r->n)
-		return 0;
-	while (more > cap - r->n)
-		cap = cap ? cap * 2 : 4096;
-	p = realloc(r->p, cap);
-	if (!p)
-		return MFW_E_NOMEM;
-	mfw_delta_mem_add(r->mem, cap - r->cap);
-	r->p = p;
-	r->cap = cap;
-	return 0;
-}
-
 /* Append one record: header, then new bytes with old subtracted from the first dx. */
-static int raw_record(struct raw *r, const struct zjob *j, int64_t np, int64_t dx, int64_t ey, int64_t dop)
+static int raw_record(struct mfw_delta_buf *r, const struct zjob *j, int64_t np, int64_t dx, int64_t ey, int64_t dop)
 {
 	uint8_t *p, tmp[OLD_CHUNK];
-	int e = raw_reserve(r, MFWZ_REC + (size_t)(dx + ey));
+	int e = mfw_delta_buf_reserve(r, MFWZ_REC + (size_t)(dx + ey));
 
 	if (e < 0)
 		return e;
@@ -189,7 +165,7 @@ static int raw_record(struct raw *r, const struct zjob *j, int64_t np, int64_t d
 }
 
 /* Build segment k's record stream from the triples. */
-static int seg_raw(const struct zjob *j, uint64_t k, struct raw *r, int64_t *old_pos)
+static int seg_raw(const struct zjob *j, uint64_t k, struct mfw_delta_buf *r, int64_t *old_pos)
 {
 	struct walk w = j->starts[k];
 	int64_t np = (int64_t)(k * j->seg_size), rem = (int64_t)j->seg_size, ocur = 0;
@@ -220,7 +196,7 @@ static int seg_raw(const struct zjob *j, uint64_t k, struct raw *r, int64_t *old
 	return 0;
 }
 
-static int seg_encode(struct zjob *j, uint64_t k, ZSTD_CCtx *cc, struct raw *r)
+static int seg_encode(struct zjob *j, uint64_t k, ZSTD_CCtx *cc, struct mfw_delta_buf *r)
 {
 	struct seg_out *s = &j->segs[k];
 	int64_t np = (int64_t)(k * j->seg_size);
@@ -267,7 +243,7 @@ static int seg_encode(struct zjob *j, uint64_t k, ZSTD_CCtx *cc, struct raw *r)
 static void *zworker(void *arg)
 {
 	struct zjob *j = arg;
-	struct raw r = { NULL, 0, 0, j->mem };
+	struct mfw_delta_buf r = { .mem = j->mem };
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	size_t cc_mem = 0;
 	int e = cc ? 0 : MFW_E_NOMEM;
@@ -313,8 +289,8 @@ static void *zworker(void *arg)
 	}
 	if (cc)
 		ZSTD_freeCCtx(cc);
-	mfw_delta_mem_sub(j->mem, r.cap + cc_mem);
-	free(r.p);
+	mfw_delta_mem_sub(j->mem, cc_mem);
+	mfw_delta_buf_free(&r);
 	return NULL;
 }
 
