@@ -72,6 +72,52 @@ struct mfw_delta_buf {
 /* room for more bytes after n (capacity doubles from 16 KiB): 0 or MFW_E_NOMEM */
 int mfw_delta_buf_reserve(struct mfw_delta_buf *b, size_t more);
 void mfw_delta_buf_free(struct mfw_delta_buf *b);
+/*
+ * bzip2 stream framing at the bit level: write.c joins blocks compressed
+ * apart into one stream, pbz.c wraps one block of a stream as a stream of
+ * its own. A block starts with BLOCK_MAGIC; a stream ends with EOS_MAGIC,
+ * the combined CRC and zero bits up to a byte.
+ */
+#define MFW_BZ_BLOCK_MAGIC 0x314159265359ull
+#define MFW_BZ_EOS_MAGIC 0x177245385090ull
+
+/* MSB-first bit writer into a buffer already big enough. */
+struct mfw_bz_bitw {
+	uint8_t *p;
+	size_t n;
+	uint64_t acc;
+	unsigned bits; /* pending bits in acc, < 8 between calls */
+};
+
+static inline void mfw_bz_put(struct mfw_bz_bitw *w, uint64_t v, unsigned n)
+{
+	w->acc = w->acc << n | (v & ((1ull << n) - 1));
+	w->bits += n;
+	while (w->bits >= 8) {
+		w->bits -= 8;
+		w->p[w->n++] = (uint8_t)(w->acc >> w->bits);
+	}
+}
+
+/* "BZh" and the block-size digit */
+static inline void mfw_bz_put_header(struct mfw_bz_bitw *w, int level)
+{
+	mfw_bz_put(w, 'B', 8);
+	mfw_bz_put(w, 'Z', 8);
+	mfw_bz_put(w, 'h', 8);
+	mfw_bz_put(w, (uint64_t)('0' + level), 8);
+}
+
+/* the end marker, the stream's combined CRC, zero bits to a byte boundary */
+static inline void mfw_bz_put_end(struct mfw_bz_bitw *w, uint32_t crc)
+{
+	mfw_bz_put(w, MFW_BZ_EOS_MAGIC >> 24, 24);
+	mfw_bz_put(w, MFW_BZ_EOS_MAGIC & 0xffffff, 24);
+	mfw_bz_put(w, crc, 32);
+	if (w->bits)
+		mfw_bz_put(w, 0, 8 - w->bits);
+}
+
 /* bzalloc/bzfree for libbz2 that count into the mfw_delta_mem passed as opaque. */
 void *mfw_delta_bzalloc(void *opaque, int items, int size);
 void mfw_delta_bzfree(void *opaque, void *p);

@@ -44,8 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_MAGIC 0x314159265359ull
-#define EOS_MAGIC 0x177245385090ull
 #define MAGIC_MASK 0xffffffffffffull
 #define DEC_MAX 4
 #define SLOTS 8
@@ -160,9 +158,9 @@ static int scan_next(struct mfw_delta_pbz *z, struct cand *c)
 					return 1;
 				}
 				w = v >> (16 - s) & MAGIC_MASK;
-				if (w == BLOCK_MAGIC || w == EOS_MAGIC) {
+				if (w == MFW_BZ_BLOCK_MAGIC || w == MFW_BZ_EOS_MAGIC) {
 					c->bit = bit;
-					c->eos = w == EOS_MAGIC;
+					c->eos = w == MFW_BZ_EOS_MAGIC;
 					z->snext = bit + 1;
 					return 0;
 				}
@@ -171,24 +169,6 @@ static int scan_next(struct mfw_delta_pbz *z, struct cand *c)
 		z->snext = i * 8;
 	}
 	return 1;
-}
-
-/* Bit writer for the wrapped one-block stream. */
-struct bw {
-	uint8_t *p;
-	size_t n;
-	uint64_t acc;
-	unsigned bits;
-};
-
-static inline void bw_put(struct bw *w, uint64_t v, unsigned n)
-{
-	w->acc = w->acc << n | (v & ((1ull << n) - 1));
-	w->bits += n;
-	while (w->bits >= 8) {
-		w->bits -= 8;
-		w->p[w->n++] = (uint8_t)(w->acc >> w->bits);
-	}
 }
 
 /* Wait for a free output slot; false when told to stop. */
@@ -251,11 +231,8 @@ static void decode_window(struct dec *d)
 	}
 	/* the header goes in first, with the first piece */
 	{
-		struct bw w = { d->in, 0, 0, 0 };
-		bw_put(&w, 'B', 8);
-		bw_put(&w, 'Z', 8);
-		bw_put(&w, 'h', 8);
-		bw_put(&w, (uint64_t)('0' + z->level), 8);
+		struct mfw_bz_bitw w = { d->in, 0, 0, 0 };
+		mfw_bz_put_header(&w, z->level);
 		s.next_in = (char *)d->in;
 		s.avail_in = (unsigned)w.n;
 	}
@@ -265,7 +242,7 @@ static void decode_window(struct dec *d)
 	for (;;) {
 		if (!s.avail_in && !input_done) {
 			/* next piece: source bits [bit, min(endbit, bit + 8 * PIECE)) shifted to bytes */
-			struct bw w = { d->in, 0, 0, 0 };
+			struct mfw_bz_bitw w = { d->in, 0, 0, 0 };
 			uint64_t nbits = endbit - bit < (uint64_t)PIECE * 8 ? endbit - bit : (uint64_t)PIECE * 8;
 			uint64_t first = bit / 8, last = (bit + nbits + 7) / 8;
 			unsigned sh = (unsigned)(bit % 8);
@@ -274,20 +251,16 @@ static void decode_window(struct dec *d)
 					goto out;
 				uint64_t full = nbits / 8;
 				for (uint64_t k = 0; k < full; k++)
-					bw_put(&w, (uint8_t)(d->src[k] << sh | (sh ? d->src[k + 1] >> (8 - sh) : 0)), 8);
+					mfw_bz_put(&w, (uint8_t)(d->src[k] << sh | (sh ? d->src[k + 1] >> (8 - sh) : 0)), 8);
 				unsigned rest = (unsigned)(nbits % 8);
 				if (rest) {
 					unsigned v = (unsigned)(d->src[full] << sh | (sh && full + 1 < last - first ? d->src[full + 1] >> (8 - sh) : 0));
-					bw_put(&w, (v & 0xff) >> (8 - rest), rest);
+					mfw_bz_put(&w, (v & 0xff) >> (8 - rest), rest);
 				}
 				bit += nbits;
 			}
 			if (bit == endbit) {
-				bw_put(&w, EOS_MAGIC >> 24, 24);
-				bw_put(&w, EOS_MAGIC & 0xffffff, 24);
-				bw_put(&w, d->crc, 32);
-				if (w.bits)
-					bw_put(&w, 0, 8 - w.bits);
+				mfw_bz_put_end(&w, d->crc);
 				input_done = true;
 			} else if (w.bits) {
 				/* keep pieces whole bytes: carry the odd bits into the next piece */
@@ -443,8 +416,8 @@ int mfw_delta_pbz_open(struct mfw_delta_pbz **out, const struct mfw_delta_reader
 	z->sbase = 0;
 	z->slen = 0;
 	for (unsigned s = 0; s < 8; s++) {
-		z->tab[BLOCK_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << s);
-		z->tab[EOS_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << (8 + s));
+		z->tab[MFW_BZ_BLOCK_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << s);
+		z->tab[MFW_BZ_EOS_MAGIC >> (32 + s) & 0xff] |= (uint16_t)(1u << (8 + s));
 	}
 	pthread_mutex_init(&z->mu, NULL);
 	pthread_cond_init(&z->cv, NULL);

@@ -38,8 +38,6 @@
 #include <unistd.h>
 
 #define PIECE (64 * 1024)
-#define BLOCK_MAGIC 0x314159265359ull
-#define EOS_MAGIC 0x177245385090ull
 /*
  * libbz2 closes a block once it holds 100000 * level - 19 bytes after
  * RLE1; a chunk stays one byte below that, so it is always one block.
@@ -243,12 +241,12 @@ static int chunk_parse(struct chunk *c)
 	int matches = 0;
 
 	if (c->z.n < 4 + 10 + 10 || memcmp(p, "BZh", 3) || p[3] != '0' + c->level ||
-	    bits_get(p, 32, 48) != BLOCK_MAGIC)
+	    bits_get(p, 32, 48) != MFW_BZ_BLOCK_MAGIC)
 		return MFW_E_IO;
 	c->crc = (uint32_t)bits_get(p, 80, 32);
 	for (unsigned pad = 0; pad < 8; pad++) {
 		uint64_t at = total - pad - 80;
-		if (bits_get(p, total - pad, pad) == 0 && bits_get(p, at, 48) == EOS_MAGIC &&
+		if (bits_get(p, total - pad, pad) == 0 && bits_get(p, at, 48) == MFW_BZ_EOS_MAGIC &&
 		    bits_get(p, at + 48, 32) == c->crc) {
 			matches++;
 			found = at;
@@ -392,25 +390,7 @@ static int pool_run(struct enc *e, unsigned threads)
 	return e->err;
 }
 
-/* Bit writer into a buffer already grown to hold everything. */
-struct bitw {
-	uint8_t *p;
-	size_t n;
-	uint64_t acc;
-	unsigned bits; /* pending bits in acc, < 8 between calls */
-};
-
-static inline void bw_put(struct bitw *w, uint64_t v, unsigned n)
-{
-	w->acc = w->acc << n | (v & ((1ull << n) - 1));
-	w->bits += n;
-	while (w->bits >= 8) {
-		w->bits -= 8;
-		w->p[w->n++] = (uint8_t)(w->acc >> w->bits);
-	}
-}
-
-static void bw_copy(struct bitw *w, const uint8_t *src, uint64_t nbits)
+static void bw_copy(struct mfw_bz_bitw *w, const uint8_t *src, uint64_t nbits)
 {
 	uint64_t full = nbits / 8;
 	unsigned rest = (unsigned)(nbits % 8);
@@ -430,7 +410,7 @@ static void bw_copy(struct bitw *w, const uint8_t *src, uint64_t nbits)
 		w->n += full;
 	}
 	if (rest)
-		bw_put(w, src[full] >> (8 - rest), rest);
+		mfw_bz_put(w, src[full] >> (8 - rest), rest);
 }
 
 /*
@@ -451,7 +431,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	bool two = big_level > 1, mode_big = false;
 	size_t ncand = 0, nsamp = 0;
 	int r = 0, maxlevel = 1;
-	struct bitw w = { 0 };
+	struct mfw_bz_bitw w = { 0 };
 	uint32_t comb = 0;
 	uint64_t bytes;
 	int64_t t0 = mfw_now_us();
@@ -621,20 +601,13 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	if ((r = mfw_delta_buf_reserve(out, bytes)) < 0)
 		goto out;
 	w.p = out->p;
-	bw_put(&w, 'B', 8);
-	bw_put(&w, 'Z', 8);
-	bw_put(&w, 'h', 8);
-	bw_put(&w, (uint64_t)('0' + maxlevel), 8);
+	mfw_bz_put_header(&w, maxlevel);
 	for (size_t i = 0; i < njobs; i++) {
 		bw_copy(&w, jobs[i]->z.p + 4, jobs[i]->bits);
 		comb = (comb << 1 | comb >> 31) ^ jobs[i]->crc;
 		mfw_delta_buf_free(&jobs[i]->z);
 	}
-	bw_put(&w, EOS_MAGIC >> 24, 24);
-	bw_put(&w, EOS_MAGIC & 0xffffff, 24);
-	bw_put(&w, comb, 32);
-	if (w.bits)
-		bw_put(&w, 0, 8 - w.bits);
+	mfw_bz_put_end(&w, comb);
 	out->n = w.n;
 	*level = maxlevel;
 	*nblocks = njobs;
