@@ -168,7 +168,7 @@ else
 	RUNS=$(cut -d' ' -f1 "$RESULTS" | sort -u | wc -l)
 fi
 
-python3 - "$RESULTS" "$LINK" "$RUNS" "$load0" "$load1" "$WRITE" "$ROOT/docs/benchmarks.md" "$big" <<'EOF'
+MFW_BENCH_DIR="$ROOT/bench" python3 - "$RESULTS" "$LINK" "$RUNS" "$load0" "$load1" "$WRITE" "$ROOT/docs/benchmarks.md" "$big" <<'EOF'
 import re, statistics, sys, os, datetime
 res, link, runs, load0, load1, write, md, big = sys.argv[1:9]
 # link model constants (emu/link.c; docs/emulator.md)
@@ -291,17 +291,8 @@ nice bench/flash/run.sh            # --runs N, --link usb3, --no-write (print on
 """
 print(table)
 if write == "1":
-    # re-read right before writing: other sections belong to other benchmarks
-    text = open(md).read() if os.path.exists(md) else "# Benchmarks\n"
-    m = re.search(r"(?m)^## Flash\n", text)
-    if m:
-        nxt = re.search(r"(?m)^## ", text[m.end():])
-        end = m.end() + nxt.start() if nxt else len(text)
-        text = text[:m.start()] + table + ("\n" if nxt else "") + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    tmp = md + ".flash.tmp"
-    open(tmp, "w").write(text)
-    os.replace(tmp, md)
+    sys.path.insert(0, os.environ["MFW_BENCH_DIR"])
+    from mdsection import replace_section
+    replace_section(md, "Flash", table)
     print(f"wrote the Flash section of {md}")
 EOF

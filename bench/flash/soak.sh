@@ -61,7 +61,7 @@ for p in $PIDS; do wait "$p" || rc=1; done
 PIDS=""
 t1=$(date +%s)
 
-python3 - "$WORK" "$JOBS" "$SEED" "$per" "$((t1 - t0))" "$WRITE" "$ROOT/docs/benchmarks.md" <<'EOF'
+MFW_BENCH_DIR="$ROOT/bench" python3 - "$WORK" "$JOBS" "$SEED" "$per" "$((t1 - t0))" "$WRITE" "$ROOT/docs/benchmarks.md" <<'EOF'
 import datetime, os, re, sys
 work, jobs, seed, per, secs, write, md = sys.argv[1:8]
 jobs, seed, per, secs = int(jobs), int(seed), int(per), int(secs)
@@ -113,18 +113,9 @@ nice bench/flash/soak.sh            # --trials 2000 --seed 4 --jobs 2, --no-writ
 """
 print(section)
 if write == "1":
-    # re-read right before writing: other sections belong to other benchmarks
-    text = open(md).read() if os.path.exists(md) else "# Benchmarks\n"
-    m = re.search(r"(?m)^## Fault matrix soak\n", text)
-    if m:
-        nxt = re.search(r"(?m)^## ", text[m.end():])
-        end = m.end() + nxt.start() if nxt else len(text)
-        text = text[:m.start()] + section + ("\n" if nxt else "") + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = md + ".soak.tmp"
-    open(tmp, "w").write(text)
-    os.replace(tmp, md)
+    sys.path.insert(0, os.environ["MFW_BENCH_DIR"])
+    from mdsection import replace_section
+    replace_section(md, "Fault matrix soak", section)
     print(f"wrote the Fault matrix soak section of {md}")
 EOF
 exit $rc
