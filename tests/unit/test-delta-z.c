@@ -109,12 +109,22 @@ static void test_roundtrip(void **state)
 
 static struct mfw_ctx *ctx_g;
 
+/* A fresh ctx_g, old, its edit and their patch with seg-byte segments: where most tests start. */
 static void fixture(uint8_t **o, size_t *on, uint8_t **n, size_t *nn, uint8_t **p, size_t *pn, uint64_t seg)
 {
+	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	*on = 50000;
 	*o = random_bytes(*on, 200);
 	*n = edited(*o, *on, nn);
 	make_patch(ctx_g, *o, *on, *n, *nn, seg, 2, p, pn);
+}
+
+static void fixture_free(uint8_t *o, uint8_t *n, uint8_t *p)
+{
+	free(o);
+	free(n);
+	free(p);
+	mfw_ctx_free(ctx_g);
 }
 
 static int apply_z(const uint8_t *o, size_t on, const uint8_t *p, size_t pn, struct mfw_delta_stats *st)
@@ -137,7 +147,6 @@ static void test_wrong_old(void **state)
 	size_t on, nn, pn;
 	(void)state;
 
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
 	o[on / 2] ^= 1;
 	/* old hashed on the helper thread (buffer form: 2 threads), then on the caller's (apply_io: 1) */
@@ -150,10 +159,7 @@ static void test_wrong_old(void **state)
 	assert_int_equal(apply_z(o, on - 1, p, pn, NULL), MFW_E_FORMAT);
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "wrong old file"));
 	assert_int_equal(apply_z(o, on, p, pn, NULL), 0);
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 static uint64_t seg_off(const uint8_t *p, size_t pn, uint64_t k)
@@ -171,7 +177,6 @@ static void test_damaged_segments_named(void **state)
 	char want[64];
 	(void)state;
 
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
 	assert_true(mfw_get_le64(p + 40) >= 6);
 	/* a byte in the middle of segment 2's frame, then one in segment 5's too */
@@ -185,10 +190,7 @@ static void test_damaged_segments_named(void **state)
 	assert_int_equal(apply_z(o, on, p, pn, NULL), MFW_E_FORMAT);
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "2 damaged segments: 2 ("));
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "; 5 (new bytes 40960..49152"));
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 static void test_truncated(void **state)
@@ -197,17 +199,13 @@ static void test_truncated(void **state)
 	size_t on, nn, pn;
 	(void)state;
 
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
 	for (size_t cut = 0; cut < pn; cut += cut < 200 ? 1 : 97) {
 		int r = apply_z(o, on, p, cut, NULL);
 		if (r != MFW_E_FORMAT && r != MFW_E_RANGE)
 			fail_msg("patch cut at %zu of %zu: %d (%s)", cut, pn, r, mfw_ctx_detail(ctx_g));
 	}
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 /* ---- hostile headers and indexes, digest recomputed so only the bounds checks can refuse ---- */
@@ -286,7 +284,6 @@ static void test_hostile(void **state)
 	uint64_t idx, e1;
 	(void)state;
 
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, 8192);
 	idx = mfw_get_le64(p + 48);
 	e1 = idx + MFWZ_ENTRY;
@@ -310,10 +307,7 @@ static void test_hostile(void **state)
 	p[130] ^= 1;
 	assert_int_equal(apply_counting(o, on, p, pn, NULL), MFW_E_FORMAT);
 	assert_non_null(strstr(mfw_ctx_detail(ctx_g), "SHA-256 does not match"));
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 static void test_memory_bounded(void **state)
@@ -334,10 +328,7 @@ static void test_memory_bounded(void **state)
 	/* the 4 MiB window and fixed buffers, nothing that grows with the input */
 	assert_true(st.peak_mem < (5u << 20) + (512u << 10));
 	free(out);
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 /* ---- resume ---- */
@@ -354,6 +345,22 @@ static void stop_progress(void *user, const char *phase, const char *label, uint
 	(void)total;
 	if (!strcmp(phase, "apply") && done >= s->at)
 		mfw_ctx_cancel(s->ctx);
+}
+
+/*
+ * An apply cancelled once `at` output bytes are committed (as Ctrl-C or a cut
+ * stops it); ctx_g is replaced after it: its cancel flag belonged to that run.
+ */
+static void apply_stopped(uint64_t at, const char *po, const char *pp, const char *pnew,
+			  const struct mfw_delta_apply_opts *ao, struct mfw_delta_stats *st)
+{
+	struct stopper stop = { .ctx = ctx_g, .at = at };
+
+	mfw_ctx_set_progress(ctx_g, stop_progress, &stop);
+	assert_int_equal(mfw_delta_apply(ctx_g, po, pp, pnew, ao, st), MFW_E_CANCELLED);
+	mfw_ctx_set_progress(ctx_g, NULL, NULL);
+	mfw_ctx_free(ctx_g);
+	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 }
 
 static void put_file(const char *path, const uint8_t *p, size_t n)
@@ -391,7 +398,6 @@ static void test_resume(void **state)
 	size_t on, nn, pn, gn;
 	struct mfw_delta_stats st;
 	struct mfw_delta_apply_opts ao = { .no_sync = true };
-	struct stopper stop;
 	const uint64_t S = 4096;
 	uint64_t nseg;
 	(void)state;
@@ -402,7 +408,6 @@ static void test_resume(void **state)
 	snprintf(pnew, sizeof(pnew), "%s/new", dir);
 	snprintf(ppart, sizeof(ppart), "%s/new.part", dir);
 	snprintf(pstate, sizeof(pstate), "%s/new.part.state", dir);
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	fixture(&o, &on, &n, &nn, &p, &pn, S);
 	nseg = (nn + S - 1) / S;
 	assert_true(nseg >= 10);
@@ -410,19 +415,12 @@ static void test_resume(void **state)
 	put_file(pp, p, pn);
 
 	/* stopped after 5 segments: nothing under new, the part and the state kept */
-	stop.ctx = ctx_g;
-	stop.at = 5 * S;
-	stop.ctx = ctx_g;
-	mfw_ctx_set_progress(ctx_g, stop_progress, &stop);
-	assert_int_equal(mfw_delta_apply(ctx_g, po, pp, pnew, &ao, &st), MFW_E_CANCELLED);
-	mfw_ctx_set_progress(ctx_g, NULL, NULL);
+	apply_stopped(5 * S, po, pp, pnew, &ao, &st);
 	assert_int_equal(st.segments_applied, 5);
 	assert_false(exists(pnew));
 	assert_true(exists(ppart) && exists(pstate));
 
 	/* the rerun starts at segment 5 and decodes only the rest */
-	mfw_ctx_free(ctx_g); /* a fresh context: the cancel flag belonged to the first run */
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
 	if (mfw_delta_apply(ctx_g, po, pp, pnew, &ao, &st) < 0)
 		fail_msg("resume: %s", mfw_ctx_detail(ctx_g));
 	assert_int_equal(st.resumed_from, 5);
@@ -434,13 +432,7 @@ static void test_resume(void **state)
 	assert_false(exists(ppart) || exists(pstate));
 
 	/* stopped after 7, then a byte of segment 3 damaged in the part: the rerun redoes from 3 */
-	stop.at = 7 * S;
-	stop.ctx = ctx_g;
-	mfw_ctx_set_progress(ctx_g, stop_progress, &stop);
-	assert_int_equal(mfw_delta_apply(ctx_g, po, pp, pnew, &ao, &st), MFW_E_CANCELLED);
-	mfw_ctx_set_progress(ctx_g, NULL, NULL);
-	mfw_ctx_free(ctx_g);
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
+	apply_stopped(7 * S, po, pp, pnew, &ao, &st);
 	{
 		FILE *f = fopen(ppart, "r+b");
 		assert_non_null(f);
@@ -457,13 +449,7 @@ static void test_resume(void **state)
 	free(got);
 
 	/* --restart ignores a state; a state from another patch is ignored too */
-	stop.at = 4 * S;
-	stop.ctx = ctx_g;
-	mfw_ctx_set_progress(ctx_g, stop_progress, &stop);
-	assert_int_equal(mfw_delta_apply(ctx_g, po, pp, pnew, &ao, &st), MFW_E_CANCELLED);
-	mfw_ctx_set_progress(ctx_g, NULL, NULL);
-	mfw_ctx_free(ctx_g);
-	assert_int_equal(mfw_ctx_new(&ctx_g), 0);
+	apply_stopped(4 * S, po, pp, pnew, &ao, &st);
 	ao.restart = true;
 	assert_int_equal(mfw_delta_apply(ctx_g, po, pp, pnew, &ao, &st), 0);
 	assert_int_equal(st.resumed_from, 0);
@@ -476,10 +462,7 @@ static void test_resume(void **state)
 	unlink(ppart);
 	unlink(pstate);
 	rmdir(dir);
-	free(o);
-	free(n);
-	free(p);
-	mfw_ctx_free(ctx_g);
+	fixture_free(o, n, p);
 }
 
 int main(void)
