@@ -61,20 +61,12 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$WORK"
-PKG=$WORK/pkg-nand-bench
-if [ ! -f "$PKG/.done" ]; then
-	rm -rf "$PKG"
-	echo "generating the bench package in $PKG ..."
-	python3 "$ROOT/tests/data/gen-package.py" --storage nand --profile bench --out "$PKG" >"$WORK/gen.log"
-	touch "$PKG/.done"
-fi
+. "$ROOT/bench/flash/lib.sh"
+PKG=$(bench_package bench)
 big=$(( $(stat -c %s "$PKG/update/NON-HLOS.ubi") + $(stat -c %s "$PKG/update/mdm9607-sysfs.ubi") ))
 [ "$big" -ge $((100 * 1024 * 1024)) ] || { echo "bench package is only $big bytes of UBI" >&2; exit 1; }
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" --buildtype=release >"$WORK/setup.log"
-fi
-ninja -C "$BUILD" cli/modemfw >"$WORK/build.log"
+bench_build cli/modemfw
 MODEMFW=$BUILD/cli/modemfw
 
 EMU_PID=""

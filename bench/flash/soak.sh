@@ -30,16 +30,9 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$WORK"
-PKG=$WORK/pkg-nand-small
-if [ ! -f "$PKG/.done" ]; then
-	rm -rf "$PKG"
-	python3 "$ROOT/tests/data/gen-package.py" --storage nand --profile small --out "$PKG" >"$WORK/gen.log"
-	touch "$PKG/.done"
-fi
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" --buildtype=release >"$WORK/setup.log"
-fi
-ninja -C "$BUILD" tests/faults/fault-matrix >"$WORK/build.log"
+. "$ROOT/bench/flash/lib.sh"
+PKG=$(bench_package small)
+bench_build tests/faults/fault-matrix
 MATRIX=$BUILD/tests/faults/fault-matrix
 
 PIDS=""
