@@ -578,6 +578,22 @@ int mfw_pkg_file_map(struct mfw_pkg_file *f, const uint8_t **data)
 	return 0;
 }
 
+int mfw_pkg_file_claim(struct mfw_ctx *ctx, struct mfw_pkg_file *f, uint64_t n, int *fd,
+		       uint64_t *off)
+{
+	uint64_t at = f->pos;
+	int r;
+
+	if (f->fd < 0)
+		return MFW_E_UNSUPPORTED;
+	r = mfw_pkg_file_skip(ctx, f, n);
+	if (r < 0)
+		return r;
+	*fd = f->fd;
+	*off = at;
+	return 0;
+}
+
 void mfw_pkg_file_close(struct mfw_pkg_file *f)
 {
 	if (!f)

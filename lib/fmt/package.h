@@ -77,6 +77,13 @@ uint64_t mfw_pkg_file_size(const struct mfw_pkg_file *f);
  * would raise SIGBUS then.
  */
 int mfw_pkg_file_map(struct mfw_pkg_file *f, const uint8_t **data);
+/*
+ * Claim the next n bytes for the kernel to copy itself (sendfile): *fd
+ * and *off say where they are, the file position moves past them.
+ * MFW_E_UNSUPPORTED for zip members (read them), MFW_E_RANGE past the end.
+ */
+int mfw_pkg_file_claim(struct mfw_ctx *ctx, struct mfw_pkg_file *f, uint64_t n, int *fd,
+		       uint64_t *off);
 void mfw_pkg_file_close(struct mfw_pkg_file *f);
 
 /*

@@ -252,24 +252,35 @@ static int prog_fill(void *user, uint8_t *buf, size_t len)
 }
 
 /*
- * Whole chunks of a mapped file go to the transport without a copy (the
- * kernel copies them once, into the socket or the USB request). Only when
- * nothing needs hashing: hashing would touch the mapping in user space,
- * where a file truncated under us raises SIGBUS rather than an error. The
- * file position follows, so the padded tail is read as usual.
+ * Whole chunks of the file go to the transport without a copy in user
+ * space: named by file and offset when the transport sends files itself
+ * (a socket: sendfile), else from the read-only mapping (the kernel copies
+ * them once, into the USB request). Only when nothing needs hashing:
+ * hashing would touch the bytes in user space, where a file truncated
+ * under us raises SIGBUS rather than an error. The file position follows,
+ * so the padded tail is read as usual.
  */
-static int prog_view(void *user, uint8_t *buf, size_t len, const uint8_t **data)
+static int prog_view(void *user, uint8_t *buf, size_t len, struct mfw_fh_chunk *c)
 {
 	struct prog_src *ps = user;
 	int r;
 
-	*data = buf;
-	if (!ps->map || !ps->digest_cached || len > ps->data_left)
+	if (!ps->f || !ps->digest_cached || len > ps->data_left)
 		return prog_fill(user, buf, len);
-	r = mfw_pkg_file_skip(ps->ctx, ps->f, len);
-	if (r < 0)
-		return r;
-	*data = ps->map + ps->map_off;
+	if (c->file_ok) {
+		r = mfw_pkg_file_claim(ps->ctx, ps->f, len, &c->file, &c->off);
+		if (r == MFW_E_UNSUPPORTED) /* a zip member */
+			return prog_fill(user, buf, len);
+		if (r < 0)
+			return r;
+	} else if (ps->map) {
+		r = mfw_pkg_file_skip(ps->ctx, ps->f, len);
+		if (r < 0)
+			return r;
+		c->data = ps->map + ps->map_off;
+	} else {
+		return prog_fill(user, buf, len);
+	}
 	ps->map_off += len;
 	ps->data_left -= len;
 	return 0;
@@ -419,7 +430,9 @@ static int run_program(struct flash_run *fr, struct mfw_step *s, uint8_t *out_di
 		if (r < 0)
 			goto out_close_file;
 		ps.map_off = e->file_sector_offset * e->sector_size;
-		if (ps.digest_cached && mfw_pkg_file_map(ps.f, &ps.map) < 0)
+		/* sockets send the file themselves (prog_view): nothing to map */
+		if (ps.digest_cached && !mfw_transport_can_send_file(fr->conn.fh.t) &&
+		    mfw_pkg_file_map(ps.f, &ps.map) < 0)
 			ps.map = NULL; /* read it instead */
 	}
 	mfw_dbg(fr->ctx, "program '%s' from %s: %llu sectors at %s", name, s->file,

@@ -382,11 +382,11 @@ struct fill_adapter {
 	void *user;
 };
 
-static int fill_as_view(void *user, uint8_t *buf, size_t len, const uint8_t **data)
+static int fill_as_view(void *user, uint8_t *buf, size_t len, struct mfw_fh_chunk *c)
 {
 	struct fill_adapter *a = user;
 
-	*data = buf;
+	(void)c; /* data already points at buf */
 	return a->fill(a->user, buf, len);
 }
 
@@ -427,12 +427,19 @@ int mfw_fh_program_view(struct mfw_fh_session *s, const struct mfw_fh_attr *attr
 		size_t n = total - done > s->max_payload ? s->max_payload : (size_t)(total - done);
 		size_t written = 0;
 		int64_t since = mfw_now_ms();
-		const uint8_t *data = s->chunk;
-		r = view(user, s->chunk, n, &data);
+		struct mfw_fh_chunk c = {
+			.data = s->chunk, .file = -1, .file_ok = mfw_transport_can_send_file(s->t),
+		};
+		r = view(user, s->chunk, n, &c);
 		if (r < 0)
 			return mfw_fail_keep(s->ctx, r, "reading data for '%s' failed", label);
 		/* watchdog: a chunk that makes no progress for stall_ms ends the attempt */
-		r = mfw_transport_write(s->t, data, n, mfw_deadline_in(s->stall_ms), &written);
+		if (c.file >= 0)
+			r = mfw_transport_send_file(s->t, c.file, c.off, n,
+						    mfw_deadline_in(s->stall_ms), &written);
+		else
+			r = mfw_transport_write(s->t, c.data, n, mfw_deadline_in(s->stall_ms),
+						&written);
 		done += written;
 		if (r < 0)
 			return stall_error(s, "accepting", label, done, since, r);

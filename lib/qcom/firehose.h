@@ -81,12 +81,20 @@ void mfw_fh_reply_free(struct mfw_fh_reply *reply);
 /* Raw data source for program: fill exactly len bytes. */
 typedef int (*mfw_fh_source_fn)(void *user, uint8_t *buf, size_t len);
 /*
- * Zero-copy source: either point *data at the next len bytes (kept valid
- * until the next call) or fill buf and point *data at it. The bytes go to
- * the transport as they are, so a source that has them mapped (a package
- * file) is never copied in user space.
+ * Zero-copy source. The program loop hands it a chunk with data = buf and
+ * file = -1; the source either fills buf, or points data at the next len
+ * bytes (kept valid until the next call), or, when file_ok says the
+ * transport sends files itself, names them as bytes [off, off + len) of
+ * the open file `file`. Either way the bytes go to the transport as they
+ * are, never copied in user space.
  */
-typedef int (*mfw_fh_view_fn)(void *user, uint8_t *buf, size_t len, const uint8_t **data);
+struct mfw_fh_chunk {
+	const uint8_t *data;
+	int file;
+	uint64_t off;
+	bool file_ok;
+};
+typedef int (*mfw_fh_view_fn)(void *user, uint8_t *buf, size_t len, struct mfw_fh_chunk *c);
 /* Raw data sink for read. */
 typedef int (*mfw_fh_sink_fn)(void *user, const uint8_t *buf, size_t len);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -32,6 +33,7 @@ struct fd_transport {
 	bool is_fifo;
 	bool is_tty;
 	bool exclusive; /* TIOCEXCL set by us: undone on close */
+	bool no_sendfile; /* sendfile() refused this source once: bounce buffer from then on */
 };
 
 /* errno values that mean the other side is gone rather than a failing call */
@@ -134,11 +136,56 @@ static int fd_read(struct mfw_transport *t, void *buf, size_t cap, mfw_deadline_
 	}
 }
 
-static int fd_write(struct mfw_transport *t, const void *buf, size_t len,
-		    mfw_deadline_t deadline, size_t *written)
+/* Where fd_out() takes its bytes from: memory, or a file at an offset (sockets only). */
+struct out_src {
+	const unsigned char *mem;
+	int file;
+	uint64_t off;
+};
+
+/*
+ * sendfile() from a file the kernel cannot splice (some FUSE and network
+ * file systems say EINVAL): the same bytes through a small bounce buffer.
+ */
+static ssize_t send_file_bounce(int sock, int file, uint64_t off, size_t len)
 {
-	struct fd_transport *f = (struct fd_transport *)t;
-	const unsigned char *p = buf;
+	unsigned char buf[16384];
+	ssize_t n;
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	n = pread(file, buf, len, (off_t)off);
+	if (n <= 0)
+		return n;
+	return send(sock, buf, (size_t)n, MSG_NOSIGNAL);
+}
+
+static ssize_t out_once(struct fd_transport *f, const struct out_src *src, size_t done,
+			size_t chunk)
+{
+	if (src->mem) {
+		if (f->is_socket)
+			return send(f->fd, src->mem + done, chunk, MSG_NOSIGNAL);
+		if (f->is_fifo)
+			return fifo_write(f->fd, src->mem + done, chunk);
+		return write(f->fd, src->mem + done, chunk);
+	}
+	if (!f->no_sendfile) {
+		off_t off = (off_t)(src->off + done);
+		ssize_t n = sendfile(f->fd, src->file, &off, chunk);
+
+		if (n >= 0 || (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP))
+			return n;
+		f->no_sendfile = true;
+	}
+	return send_file_bounce(f->fd, src->file, src->off + done, chunk);
+}
+
+/* Move len bytes from src before the deadline; *written counts what moved. */
+static int fd_out(struct fd_transport *f, const struct out_src *src, size_t len,
+		  mfw_deadline_t deadline, size_t *written)
+{
+	struct mfw_transport *t = &f->base;
 	size_t done = 0;
 	int ret = 0;
 
@@ -173,24 +220,41 @@ static int fd_write(struct mfw_transport *t, const void *buf, size_t len,
 		}
 		if (chunk > SSIZE_MAX)
 			chunk = SSIZE_MAX;
-		if (f->is_socket)
-			n = send(f->fd, p + done, chunk, MSG_NOSIGNAL);
-		else if (f->is_fifo)
-			n = fifo_write(f->fd, p + done, chunk);
-		else
-			n = write(f->fd, p + done, chunk);
+		n = out_once(f, src, done, chunk);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
 		}
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
-		ret = n == 0 ? mfw_fail(t->ctx, MFW_E_IO, "write to '%s' made no progress", t->name)
-			     : fail_errno(f, "write", errno);
+		if (n == 0 && !src->mem)
+			ret = mfw_fail(t->ctx, MFW_E_IO,
+				       "the file being sent to '%s' ended %zu bytes early", t->name,
+				       len - done);
+		else
+			ret = n == 0 ? mfw_fail(t->ctx, MFW_E_IO, "write to '%s' made no progress",
+						t->name)
+				     : fail_errno(f, src->mem ? "write" : "sendfile", errno);
 		break;
 	}
 	*written = done;
 	return ret;
+}
+
+static int fd_write(struct mfw_transport *t, const void *buf, size_t len,
+		    mfw_deadline_t deadline, size_t *written)
+{
+	struct out_src src = { .mem = buf, .file = -1 };
+
+	return fd_out((struct fd_transport *)t, &src, len, deadline, written);
+}
+
+static int fd_send_file(struct mfw_transport *t, int fd, uint64_t off, size_t len,
+			mfw_deadline_t deadline, size_t *written)
+{
+	struct out_src src = { .file = fd, .off = off };
+
+	return fd_out((struct fd_transport *)t, &src, len, deadline, written);
 }
 
 static void fd_close(struct mfw_transport *t)
@@ -204,10 +268,13 @@ static void fd_close(struct mfw_transport *t)
 }
 
 #define FD_OPS(k) { .kind = k, .read = fd_read, .write = fd_write, .close = fd_close }
+/* sockets also send files themselves (sendfile) */
+#define SOCKET_OPS(k) { .kind = k, .read = fd_read, .write = fd_write, .send_file = fd_send_file, \
+			.close = fd_close }
 static const struct mfw_transport_ops tty_ops = FD_OPS("tty");
 static const struct mfw_transport_ops chardev_ops = FD_OPS("chardev");
-static const struct mfw_transport_ops tcp_ops = FD_OPS("tcp");
-static const struct mfw_transport_ops unix_ops = FD_OPS("unix");
+static const struct mfw_transport_ops tcp_ops = SOCKET_OPS("tcp");
+static const struct mfw_transport_ops unix_ops = SOCKET_OPS("unix");
 
 int mfw_transport_from_fd(struct mfw_ctx *ctx, int fd, const char *name,
 			  struct mfw_transport **ret)

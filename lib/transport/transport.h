@@ -37,6 +37,14 @@ struct mfw_transport_ops {
 	 */
 	int (*write)(struct mfw_transport *t, const void *buf, size_t len,
 		     mfw_deadline_t deadline, size_t *written);
+	/*
+	 * Optional (NULL when the kind cannot): write bytes [off, off + len)
+	 * of the regular file fd as one transfer, like write. Stream sockets
+	 * do it with sendfile(), so the bytes go from the page cache to the
+	 * socket without passing through user space. *written as for write.
+	 */
+	int (*send_file)(struct mfw_transport *t, int fd, uint64_t off, size_t len,
+			 mfw_deadline_t deadline, size_t *written);
 	void (*close)(struct mfw_transport *t);
 };
 
@@ -73,6 +81,23 @@ static inline int mfw_transport_write(struct mfw_transport *t, const void *buf, 
 }
 
 void mfw_transport_close(struct mfw_transport *t);
+
+static inline bool mfw_transport_can_send_file(const struct mfw_transport *t)
+{
+	return t->ops->send_file != NULL;
+}
+
+/* Only when mfw_transport_can_send_file(t). */
+static inline int mfw_transport_send_file(struct mfw_transport *t, int fd, uint64_t off,
+					  size_t len, mfw_deadline_t deadline, size_t *written)
+{
+	size_t w = 0;
+	int r = t->ops->send_file(t, fd, off, len, deadline, &w);
+	t->bytes_out += w;
+	if (written)
+		*written = w;
+	return r;
+}
 
 /* Read exactly len bytes (loops over short reads) before the deadline. */
 int mfw_transport_read_full(struct mfw_transport *t, void *buf, size_t len,

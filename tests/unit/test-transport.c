@@ -297,6 +297,74 @@ static void test_fd_socketpair(void **state)
 	free(buf);
 }
 
+/*
+ * send_file on a socket: the exact bytes of a file range arrive; a range
+ * past the file's end fails naming it, with the count of what did move; a
+ * peer that stops reading times out with a partial count.
+ */
+static void test_fd_send_file(void **state)
+{
+	struct fixture *f = *state;
+	struct mfw_transport *a, *b;
+	size_t fsize = 8 << 20, w = 0, got = 0;
+	unsigned char *data = malloc(fsize), *back = malloc(fsize);
+	char path[128];
+	int sv[2], fd, r;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (size_t i = 0; i < fsize; i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 11));
+	snprintf(path, sizeof(path), "%s/file", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, fsize), (ssize_t)fsize);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+	assert_true(mfw_transport_can_send_file(a));
+
+	/* a range from the middle, small enough for the socket buffer */
+	assert_int_equal(mfw_transport_send_file(a, fd, 12345, 50000, mfw_deadline_in(T_LONG_MS),
+						 &w), 0);
+	assert_int_equal(w, 50000);
+	assert_int_equal(a->bytes_out, 50000);
+	assert_int_equal(mfw_transport_read_full(b, back, 50000, mfw_deadline_in(T_LONG_MS)), 0);
+	assert_memory_equal(back, data + 12345, 50000);
+
+	/* the file ends 1000 bytes into the range */
+	r = mfw_transport_send_file(a, fd, fsize - 1000, 4000, mfw_deadline_in(T_LONG_MS), &w);
+	assert_int_equal(r, MFW_E_IO);
+	assert_int_equal(w, 1000);
+	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "ended 3000 bytes early"));
+	assert_int_equal(mfw_transport_read_full(b, back, 1000, mfw_deadline_in(T_LONG_MS)), 0);
+	assert_memory_equal(back, data + fsize - 1000, 1000);
+
+	/* nobody reads: the socket buffer fills, the send times out with a count */
+	r = mfw_transport_send_file(a, fd, 0, fsize, mfw_deadline_in(T_SHORT_MS), &w);
+	assert_int_equal(r, MFW_E_TIMEOUT);
+	assert_true(w > 0 && w < fsize);
+	while (got < w) {
+		r = mfw_transport_read(b, back + got, w - got, mfw_deadline_in(T_LONG_MS));
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	assert_memory_equal(back, data, w);
+
+	/* ttys and the in-process pair cannot: callers write instead */
+	struct mfw_transport *p, *q;
+	assert_int_equal(mfw_transport_pair(f->ctx, 4096, &p, &q), 0);
+	assert_false(mfw_transport_can_send_file(p));
+	mfw_transport_close(p);
+	mfw_transport_close(q);
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+	close(fd);
+	unlink(path);
+	free(data);
+	free(back);
+}
+
 /* ---- sockets through listeners ---- */
 
 static void test_tcp_loopback(void **state)
@@ -798,6 +866,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pair_close_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pair_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_socketpair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_send_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_loopback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pty_listener, setup, teardown),
