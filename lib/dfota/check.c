@@ -422,9 +422,10 @@ static struct dpart *part_get(struct checker *c, const char *name, bool create)
 	for (size_t i = 0; i < c->npart; i++)
 		if (!strcmp(c->part[i].name, name))
 			return &c->part[i];
-	if (!create || c->npart >= c->src->npart + 64)
+	if (!create || c->npart >= c->src->npart + 64 ||
+	    strlen(name) >= sizeof(c->part[c->npart].name))
 		return NULL;
-	snprintf(c->part[c->npart].name, sizeof(c->part[c->npart].name), "%s", name);
+	memcpy(c->part[c->npart].name, name, strlen(name) + 1);
 	return &c->part[c->npart++];
 }
 
@@ -1869,7 +1870,7 @@ static void report_none(void *user, const char *line)
 static int hash_host_file(struct checker *c, const char *path, uint8_t sha1[20], uint64_t *size)
 {
 	struct fd_reader fr = { -1 };
-	struct mfw_delta_reader rd;
+	struct mfw_delta_reader rd = { 0 };
 	struct hash_writer hw = { .n = 0 };
 	uint8_t *buf = malloc(CHK_CHUNK);
 	int r;

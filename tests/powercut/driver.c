@@ -105,7 +105,11 @@ static int copy_tree(struct mfw_dfio *from, struct mfw_dfio *to, const char *dir
 	for (size_t i = 0; i < ns.n && r == 0; i++) {
 		char path[MFW_DFIO_PATH_MAX], link[MFW_DFIO_PATH_MAX];
 		struct mfw_dfio_stat st;
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", ns.v[i]);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "",
+				     ns.v[i]) >= sizeof(path)) {
+			r = MFW_E_RANGE;
+			break;
+		}
 		r = mfw_dfio_lstat(from, path, &st);
 		if (r < 0)
 			break;
