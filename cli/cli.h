@@ -34,6 +34,16 @@ struct cli {
 
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
 
+/*
+ * cli/global.c, shared by the full tool and the lean front (docs/cli.md, "Two programs"):
+ * take the global options (-v, --verbose, -vv, -q, --quiet, --json) from argv[1] on and
+ * return the index of the first argument that is not one of them (the command, another
+ * option such as --help, or argc).
+ */
+int cli_global_options(struct cli *cli, int argc, char **argv);
+/* Create the context (log to stderr or JSON, level from -v/-q), run fn(argc, argv), free it. */
+int cli_run(struct cli *cli, cli_cmd_fn fn, int argc, char **argv);
+
 /* Map a library error to an exit code. */
 int cli_exit_for(int err);
 /* Print "modemfw: <what>: <detail or strerror>" (or a JSON error object) and return the exit code. */

@@ -38,73 +38,32 @@ static void usage(FILE *f)
 	fprintf(f, "\n'modemfw COMMAND --help' describes a command; docs/cli.md lists exit codes.\n");
 }
 
-static void log_to_stderr(void *user, enum mfw_log_level level, const char *msg)
-{
-	struct cli *cli = user;
-	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: ", "trace: " };
-	char esc[2048];
-	if (cli->json) {
-		static const char *const names[] = { "error", "warn", "info", "debug", "trace" };
-		cli_json_event(cli, "log", "\"level\":\"%s\",\"msg\":%s", names[level],
-			       cli_json_str(esc, sizeof(esc), msg));
-		return;
-	}
-	if (cli->tty)
-		fputs("\r\033[K", stderr);
-	fprintf(stderr, "%s%s\n", prefix[level], msg);
-}
-
 int main(int argc, char **argv)
 {
 	struct cli cli = { .prog = "modemfw" };
-	int i, rc;
+	int i = cli_global_options(&cli, argc, argv);
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-			cli.verbose++;
-		else if (!strcmp(argv[i], "-vv"))
-			cli.verbose += 2;
-		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
-			cli.quiet = true;
-		else if (!strcmp(argv[i], "--json"))
-			cli.json = true;
-		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	if (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		}
+		if (!strcmp(argv[i], "--version")) {
 			printf("modemfw %s\n", MODEMFW_VERSION);
 			return 0;
-		} else {
-			fprintf(stderr, "modemfw: unknown option '%s'\n", argv[i]);
-			usage(stderr);
-			return EXIT_USAGE;
 		}
+		fprintf(stderr, "modemfw: unknown option '%s'\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
 	}
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (mfw_ctx_new(&cli.ctx) < 0) {
-		fprintf(stderr, "modemfw: out of memory\n");
-		return EXIT_FAILURE_;
-	}
-	cli.tty = isatty(STDERR_FILENO) && !cli.json;
-	mfw_ctx_set_log(cli.ctx, log_to_stderr, &cli);
-	mfw_ctx_set_log_level(cli.ctx, cli.quiet ? MFW_LOG_WARN
-				       : (enum mfw_log_level)(MFW_LOG_INFO + (cli.verbose > 2 ? 2 : cli.verbose)));
-
-	rc = EXIT_USAGE;
-	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
-		if (!strcmp(argv[i], commands[c].name)) {
-			/* each command parses its own options; argv[0] is the command name */
-			optind = 1;
-			rc = commands[c].fn(&cli, argc - i, argv + i);
-			goto out;
-		}
-	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return cli_run(&cli, commands[c].fn, argc - i, argv + i);
 	fprintf(stderr, "modemfw: unknown command '%s'\n", argv[i]);
 	usage(stderr);
-out:
-	mfw_ctx_free(cli.ctx);
-	return rc;
+	return EXIT_USAGE;
 }
