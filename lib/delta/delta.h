@@ -118,6 +118,23 @@ static inline void mfw_bz_put_end(struct mfw_bz_bitw *w, uint32_t crc)
 		mfw_bz_put(w, 0, 8 - w->bits);
 }
 
+/*
+ * Our bzip2 block encoder (bzenc.c): feed bytes with add(), which takes as
+ * many as fit one block of the level (RLE1 bytes, at most mfw_bzenc_cap());
+ * finish() writes them into out as a one-block stream ("BZh" + level, the
+ * block, the end marker) and gives the block's bits (from bit 32 of out)
+ * and CRC; the encoder is then empty and can take the next block. With no
+ * bytes, out is a stream without blocks and *block_bits is 0.
+ */
+struct mfw_bzenc;
+size_t mfw_bzenc_cap(int level);
+int mfw_bzenc_new(struct mfw_bzenc **e, struct mfw_delta_mem *mem, int level);
+size_t mfw_bzenc_add(struct mfw_bzenc *e, const uint8_t *p, size_t n);
+int mfw_bzenc_finish(struct mfw_bzenc *e, struct mfw_delta_buf *out, uint64_t *block_bits, uint32_t *block_crc);
+void mfw_bzenc_free(struct mfw_bzenc *e);
+/* a whole buffer as one bzip2 stream of as many blocks as it needs */
+int mfw_bzenc_stream(struct mfw_delta_mem *mem, const uint8_t *in, size_t n, int level, struct mfw_delta_buf *out);
+
 /* bzalloc/bzfree for libbz2 that count into the mfw_delta_mem passed as opaque. */
 void *mfw_delta_bzalloc(void *opaque, int items, int size);
 void mfw_delta_bzfree(void *opaque, void *p);
