@@ -38,14 +38,9 @@
 #include <unistd.h>
 
 #define PIECE (64 * 1024)
-/*
- * libbz2 closes a block once it holds 100000 * level - 19 bytes after
- * RLE1; a chunk stays one byte below that, so it is always one block.
- */
-#define BLOCK_CAP(level) ((uint64_t)(level) * 100000 - 20)
 /* sampled regions when choosing the block size: about one in SAMPLE_EVERY, at most SAMPLE_MAX */
-#define SAMPLE_EVERY 8
-#define SAMPLE_MAX 4
+#define SAMPLE_EVERY (getenv("X_SE") ? atoi(getenv("X_SE")) : 8)
+#define SAMPLE_MAX (getenv("X_SM") ? (size_t)atoi(getenv("X_SM")) : 4)
 
 static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, size_t n, const uint8_t **out)
 {
@@ -192,13 +187,6 @@ struct chunk {
 	uint32_t crc;
 };
 
-struct region {
-	size_t big;        /* its chunk at the large block size */
-	size_t s0, s1;     /* its chunks at 100k blocks */
-	bool sampled;
-	bool use_big;
-};
-
 static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta_mem *mem,
 		      const struct spos *pos, uint64_t len, int level)
 {
@@ -218,6 +206,105 @@ static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta
 	(*v)[*n].z.mem = mem;
 	(*n)++;
 	return 0;
+}
+
+/*
+ * Block sizes tried, in units: a unit is what RLE1 makes at most UNIT_CAP
+ * bytes of. Joined, two units can make one byte more than apart (runs of 2
+ * and 2 become a run of 4: 5 bytes), so k units make at most
+ * k * (UNIT_CAP + 1) - 1 bytes, which fits one block of ceil(k / 32) * 100k
+ * and stays below the 100000 * level - 19 bytes at which libbz2 (the
+ * fallback) closes a block.
+ * Each size is twice the one before, so the blocks of one size are the
+ * halves of those of the next. Streams below 32 MiB: 25k to 200k; above,
+ * 25k to 800k; small streams (the control and extra streams, mostly), whose
+ * every region is tried at every size: 3k to 400k.
+ */
+#define UNIT_CAP 3123
+#define UNITS_PER_100K 32
+#define NSIZES 8
+#define SMALL_STREAM (512u << 10)
+static const unsigned sizes_mid[] = { 8, 16, 32, 64 };
+static const unsigned sizes_large[] = { 8, 16, 32, 64, 128, 256 };
+static const unsigned sizes_small[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+
+/* a run of units of the largest size, and its chunks (indices) at each size once made */
+struct region {
+	size_t u0, u1;
+	size_t c0[NSIZES], c1[NSIZES];
+	unsigned pick; /* the size used */
+	bool sampled;
+};
+
+/* the region's units in chunks of k units */
+static int region_chunks(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta_mem *mem,
+			 const struct chunk *units, struct region *rg, unsigned si, unsigned k)
+{
+	int r;
+
+	rg->c0[si] = *n;
+	for (size_t i = rg->u0; i < rg->u1; i += k) {
+		size_t e = i + k < rg->u1 ? i + k : rg->u1;
+		uint64_t len = units[e - 1].pos.at + units[e - 1].len - units[i].pos.at;
+		int level = (int)((e - i + UNITS_PER_100K - 1) / UNITS_PER_100K);
+		if ((r = chunk_push(v, n, cap, mem, &units[i].pos, len, level)) < 0)
+			return r;
+	}
+	rg->c1[si] = *n;
+	return 0;
+}
+
+static int jobs_fit(struct chunk ***jobs, size_t *cap, struct mfw_delta_mem *mem, size_t n)
+{
+	struct chunk **nj;
+
+	if (n <= *cap)
+		return 0;
+	nj = realloc(*jobs, n * sizeof(*nj));
+	if (!nj)
+		return MFW_E_NOMEM;
+	mfw_delta_mem_add(mem, (n - *cap) * sizeof(*nj));
+	*jobs = nj;
+	*cap = n;
+	return 0;
+}
+
+/*
+ * A sampled region, tried at every size, takes the best tree of blocks:
+ * each block of a size, or the best of its two halves (one when the region
+ * ends in it), whichever is smaller.
+ */
+static uint64_t node_best(const struct chunk *ch, const struct region *rg, unsigned si, size_t j)
+{
+	uint64_t whole = ch[rg->c0[si] + j].bits, split;
+	size_t l;
+
+	if (!si)
+		return whole;
+	l = rg->c0[si - 1] + 2 * j;
+	split = node_best(ch, rg, si - 1, 2 * j);
+	if (l + 1 < rg->c1[si - 1])
+		split += node_best(ch, rg, si - 1, 2 * j + 1);
+	return split < whole ? split : whole;
+}
+
+static void node_emit(struct chunk *ch, const struct region *rg, unsigned si, size_t j, struct chunk **jobs,
+		      size_t *njobs)
+{
+	uint64_t whole = ch[rg->c0[si] + j].bits, split;
+	bool two;
+
+	if (si) {
+		two = rg->c0[si - 1] + 2 * j + 1 < rg->c1[si - 1];
+		split = node_best(ch, rg, si - 1, 2 * j) + (two ? node_best(ch, rg, si - 1, 2 * j + 1) : 0);
+		if (split < whole) {
+			node_emit(ch, rg, si - 1, 2 * j, jobs, njobs);
+			if (two)
+				node_emit(ch, rg, si - 1, 2 * j + 1, jobs, njobs);
+			return;
+		}
+	}
+	jobs[(*njobs)++] = &ch[rg->c0[si] + j];
 }
 
 static uint64_t bits_get(const uint8_t *p, uint64_t bit, unsigned n)
@@ -270,7 +357,8 @@ struct enc {
 	uint64_t progress_total;
 };
 
-static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
+/* the chunk through libbz2's encoder: the fallback */
+static int compress_chunk_libbz2(struct enc *e, struct chunk *c, struct gen *g)
 {
 	bz_stream z;
 	struct spos p = c->pos;
@@ -321,6 +409,44 @@ out:
 	BZ2_bzCompressEnd(&z);
 	if (r == 0)
 		r = chunk_parse(c);
+	return r;
+}
+
+/*
+ * The chunk through our encoder (bzenc.c), which makes smaller blocks than
+ * libbz2's; libbz2 when ours cannot start (memory) or when the environment
+ * asks for it (MFW_DELTA_LIBBZ2=1, for comparisons).
+ */
+static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
+{
+	static int force_libbz2 = -1;
+	struct mfw_bzenc *z;
+	struct spos p = c->pos;
+	uint64_t left = c->len;
+	int r;
+
+	if (force_libbz2 < 0) {
+		const char *v = getenv("MFW_DELTA_LIBBZ2");
+		__atomic_store_n(&force_libbz2, v && *v == '1', __ATOMIC_RELAXED);
+	}
+	if (force_libbz2 || mfw_bzenc_new(&z, e->mem, c->level) < 0)
+		return compress_chunk_libbz2(e, c, g);
+	while (left) {
+		const uint8_t *in = NULL;
+		size_t n = 0;
+
+		if ((r = gen_next(e->s, &p, g, left < PIECE ? (size_t)left : PIECE, &in, &n)) < 0)
+			goto out;
+		/* the stream ends before the chunk, or the chunk overflows its block: cannot happen */
+		if (!n || mfw_bzenc_add(z, in, n) != n) {
+			r = MFW_E_IO;
+			goto out;
+		}
+		left -= n;
+	}
+	r = mfw_bzenc_finish(z, &c->z, &c->bits, &c->crc);
+out:
+	mfw_bzenc_free(z);
 	return r;
 }
 
@@ -417,19 +543,26 @@ static void bw_copy(struct mfw_bz_bitw *w, const uint8_t *src, uint64_t nbits)
  * Encode one stream into out (a complete bzip2 stream); *level is the
  * level digit of its header.
  */
+/*
+ * Encode one stream into out (a complete bzip2 stream); *level is the
+ * level digit of its header.
+ */
 static int encode_stream(const struct stream *s, unsigned threads, int big_level, struct mfw_ctx *ctx,
 			 struct mfw_delta_mem *mem, struct mfw_delta_buf *out, int *level, size_t *nblocks)
 {
-	struct chunk *big = NULL, *small = NULL, **jobs = NULL;
+	bool small = s->total <= SMALL_STREAM;
+	const unsigned *sizes = small ? sizes_small : big_level > 3 ? sizes_large : sizes_mid;
+	unsigned nsizes = small ? 8 : big_level > 3 ? 6 : 4;
+	struct chunk *units = NULL, *ch = NULL, **jobs = NULL;
 	struct region *reg = NULL;
-	size_t nbig = 0, cbig = 0, nsmall = 0, csmall = 0, nreg = 0, creg = 0, njobs = 0;
+	size_t nunits = 0, cunits = 0, nch = 0, cch = 0, nreg = 0, njobs = 0, cjobs = 0;
 	struct gen *g = NULL;
 	struct rle1 rs;
-	struct spos p = { 0 }, sstart = { 0 };
-	uint64_t scap = BLOCK_CAP(1), sample_big = 0, sample_small = 0;
+	struct spos p = { 0 }, ustart = { 0 };
+	uint64_t sample_bits[NSIZES] = { 0 };
 	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total };
-	bool two = big_level > 1, mode_big = false;
 	size_t ncand = 0, nsamp = 0;
+	unsigned pick = 0; /* when there is nothing to choose, every size makes one block */
 	int r = 0, maxlevel = 1;
 	struct mfw_bz_bitw w = { 0 };
 	uint32_t comb = 0;
@@ -441,11 +574,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	if (!g)
 		return MFW_E_NOMEM;
 	rle1_reset(&rs);
-	/*
-	 * 1: cut into chunks of one 100k block. A region is big_level chunks
-	 * in a row: RLE1 never makes more of a run than of its two halves,
-	 * so a region's bytes fit one block of big_level * 100k.
-	 */
+	/* 1: cut into units */
 	for (;;) {
 		const uint8_t *in;
 		size_t n;
@@ -458,66 +587,47 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			uint8_t c = in[k];
 			uint64_t ts = c == rs.ch && rs.len < 255 ? rs.done + rle1_cost(rs.len + 1) : rle1_total(&rs) + 1;
 
-			if (ts > scap) {
+			if (ts > UNIT_CAP) {
 				struct spos at = p;
 				at.off = p.off - (int64_t)n + (int64_t)k;
 				at.at = p.at - n + k;
-				if ((r = chunk_push(&small, &nsmall, &csmall, mem, &sstart, at.at - sstart.at, 1)) < 0)
+				if ((r = chunk_push(&units, &nunits, &cunits, mem, &ustart, at.at - ustart.at, 1)) < 0)
 					goto out;
-				sstart = at;
+				ustart = at;
 				rle1_reset(&rs);
 			}
 			rle1_add(&rs, c);
 		}
 	}
-	if (p.at > sstart.at &&
-	    (r = chunk_push(&small, &nsmall, &csmall, mem, &sstart, p.at - sstart.at, 1)) < 0)
+	if (p.at > ustart.at &&
+	    (r = chunk_push(&units, &nunits, &cunits, mem, &ustart, p.at - ustart.at, 1)) < 0)
 		goto out;
-	if (two) {
-		for (size_t i = 0; i < nsmall; i += (size_t)big_level) {
-			size_t e = i + (size_t)big_level < nsmall ? i + (size_t)big_level : nsmall;
-			uint64_t len = small[e - 1].pos.at + small[e - 1].len - small[i].pos.at;
-			if ((r = chunk_push(&big, &nbig, &cbig, mem, &small[i].pos, len, (int)(e - i))) < 0)
-				goto out;
-		}
-	}
-
 	if (ctx)
 		mfw_dbg(ctx, "delta: stream cut in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
-	/* regions: each large chunk and the 100k chunks inside it */
-	if (two) {
-		reg = mfw_delta_malloc(mem, (nbig ? nbig : 1) * sizeof(*reg));
-		if (!reg) {
-			r = MFW_E_NOMEM;
-			goto out;
-		}
-		creg = nbig;
-		for (size_t i = 0, j = 0; i < nbig; i++) {
-			uint64_t end = big[i].pos.at + big[i].len;
-			reg[i] = (struct region){ i, j, j, false, false };
-			while (j < nsmall && small[j].pos.at < end)
-				j++;
-			reg[i].s1 = j;
-			if (reg[i].s1 - reg[i].s0 > 1)
-				ncand++;
-		}
-		nreg = nbig;
-	}
-	jobs = mfw_delta_malloc(mem, (nsmall + nbig + 1) * sizeof(*jobs));
-	if (!jobs) {
+
+	/* regions of the largest size; the sample: about one in SAMPLE_EVERY of those with a choice */
+	nreg = (nunits + sizes[nsizes - 1] - 1) / sizes[nsizes - 1];
+	reg = mfw_delta_malloc(mem, (nreg ? nreg : 1) * sizeof(*reg));
+	if (!reg) {
 		r = MFW_E_NOMEM;
 		goto out;
 	}
-	e.jobs = jobs;
-
-	/* 2: try both block sizes on a sample of regions where they differ */
+	for (size_t i = 0; i < nreg; i++) {
+		memset(&reg[i], 0, sizeof(reg[i]));
+		reg[i].u0 = i * sizes[nsizes - 1];
+		reg[i].u1 = reg[i].u0 + sizes[nsizes - 1] < nunits ? reg[i].u0 + sizes[nsizes - 1] : nunits;
+		if (reg[i].u1 - reg[i].u0 > 1)
+			ncand++;
+	}
 	if (ncand) {
 		size_t k = 0;
 		nsamp = (ncand + SAMPLE_EVERY - 1) / SAMPLE_EVERY;
 		if (nsamp > SAMPLE_MAX)
 			nsamp = SAMPLE_MAX;
+		if (small)
+			nsamp = ncand;
 		for (size_t i = 0, c = 0; i < nreg; i++) {
-			if (reg[i].s1 - reg[i].s0 <= 1)
+			if (reg[i].u1 - reg[i].u0 <= 1)
 				continue;
 			if (k < nsamp && c == (2 * k + 1) * ncand / (2 * nsamp)) {
 				reg[i].sampled = true;
@@ -525,71 +635,83 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			}
 			c++;
 		}
-		/* large chunks first: they take longest */
-		for (size_t i = 0; i < nreg; i++)
-			if (reg[i].sampled)
-				jobs[njobs++] = &big[reg[i].big];
-		for (size_t i = 0; i < nreg; i++)
-			if (reg[i].sampled)
-				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-					jobs[njobs++] = &small[j];
-		for (size_t i = 0; i < nreg; i++)
-			if (reg[i].sampled)
-				e.progress_total += big[reg[i].big].len;
-		e.njobs = njobs;
-		if ((r = pool_run(&e, threads)) < 0)
-			goto out;
-		for (size_t i = 0; i < nreg; i++) {
-			if (!reg[i].sampled)
+	}
+
+	/* 2: the sampled regions at every size (a size that makes the same blocks as a smaller one is not redone) */
+	for (size_t i = 0; i < nreg; i++) {
+		if (!reg[i].sampled)
+			continue;
+		for (unsigned si = 0; si < nsizes; si++) {
+			if (si && sizes[si - 1] >= reg[i].u1 - reg[i].u0) {
+				reg[i].c0[si] = reg[i].c0[si - 1];
+				reg[i].c1[si] = reg[i].c1[si - 1];
 				continue;
-			sample_big += big[reg[i].big].bits;
-			for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-				sample_small += small[j].bits;
+			}
+			if ((r = region_chunks(&ch, &nch, &cch, mem, units, &reg[i], si, sizes[si])) < 0)
+				goto out;
+			e.progress_total += si ? units[reg[i].u1 - 1].pos.at + units[reg[i].u1 - 1].len -
+						   units[reg[i].u0].pos.at : 0;
 		}
-		mode_big = sample_big < sample_small;
+	}
+	if ((r = jobs_fit(&jobs, &cjobs, mem, nch)) < 0)
+		goto out;
+	/* large blocks first: they take longest */
+	for (size_t j = nch; j-- > 0;)
+		jobs[njobs++] = &ch[j];
+	e.jobs = jobs;
+	e.njobs = njobs;
+	if (njobs && (r = pool_run(&e, threads)) < 0)
+		goto out;
+	if (ncand) {
+		for (size_t i = 0; i < nreg; i++)
+			if (reg[i].sampled)
+				for (unsigned si = 0; si < nsizes; si++)
+					for (size_t j = reg[i].c0[si]; j < reg[i].c1[si]; j++)
+						sample_bits[si] += ch[j].bits;
+		pick = 0;
+		for (unsigned si = 1; si < nsizes; si++)
+			if (sample_bits[si] < sample_bits[pick])
+				pick = si;
+		if (ctx)
+			mfw_dbg(ctx, "delta: block sizes sampled on %zu of %zu regions: %u units of %u bytes",
+				nsamp, nreg, sizes[pick], UNIT_CAP);
 	}
 	if (ctx)
 		mfw_dbg(ctx, "delta: sampled in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
+
 	/* 3: everything else at the chosen size */
-	njobs = 0;
-	if (two) {
+	{
+		size_t first = nch;
 		for (size_t i = 0; i < nreg; i++) {
-			reg[i].use_big = reg[i].s1 - reg[i].s0 <= 1 ? false : mode_big;
 			if (reg[i].sampled)
 				continue;
-			if (reg[i].use_big)
-				jobs[njobs++] = &big[reg[i].big];
-			else
-				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-					jobs[njobs++] = &small[j];
+			reg[i].pick = pick;
+			if ((r = region_chunks(&ch, &nch, &cch, mem, units, &reg[i], pick, sizes[pick])) < 0)
+				goto out;
 		}
-	} else {
-		for (size_t j = 0; j < nsmall; j++)
-			jobs[njobs++] = &small[j];
+		if ((r = jobs_fit(&jobs, &cjobs, mem, nch)) < 0)
+			goto out;
+		njobs = 0;
+		for (size_t j = first; j < nch; j++)
+			jobs[njobs++] = &ch[j];
+		e.jobs = jobs;
+		e.njobs = njobs;
+		if (njobs && (r = pool_run(&e, threads)) < 0)
+			goto out;
 	}
-	e.njobs = njobs;
-	if ((r = pool_run(&e, threads)) < 0)
-		goto out;
-
 	if (ctx)
 		mfw_dbg(ctx, "delta: compressed in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
+
 	/* 4: the blocks in order under one header, one end marker */
 	njobs = 0;
-	if (two) {
-		for (size_t i = 0; i < nreg; i++) {
-			if (reg[i].use_big) {
-				jobs[njobs++] = &big[reg[i].big];
-				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-					mfw_delta_buf_free(&small[j].z);
-			} else {
-				for (size_t j = reg[i].s0; j < reg[i].s1; j++)
-					jobs[njobs++] = &small[j];
-				mfw_delta_buf_free(&big[reg[i].big].z);
-			}
+	for (size_t i = 0; i < nreg; i++) {
+		if (reg[i].sampled) {
+			/* the region's blocks at its largest size: one */
+			node_emit(ch, &reg[i], nsizes - 1, 0, jobs, &njobs);
+			continue;
 		}
-	} else {
-		for (size_t j = 0; j < nsmall; j++)
-			jobs[njobs++] = &small[j];
+		for (size_t j = reg[i].c0[reg[i].pick]; j < reg[i].c1[reg[i].pick]; j++)
+			jobs[njobs++] = &ch[j];
 	}
 	bytes = 4 + 10 + 1;
 	for (size_t i = 0; i < njobs; i++) {
@@ -613,14 +735,12 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	*nblocks = njobs;
 	r = 0;
 out:
-	for (size_t i = 0; i < nbig; i++)
-		mfw_delta_buf_free(&big[i].z);
-	for (size_t i = 0; i < nsmall; i++)
-		mfw_delta_buf_free(&small[i].z);
-	mfw_delta_free(mem, jobs, (nsmall + nbig + 1) * sizeof(*jobs));
-	mfw_delta_free(mem, reg, (creg ? creg : 1) * sizeof(*reg));
-	mfw_delta_free(mem, big, cbig * sizeof(*big));
-	mfw_delta_free(mem, small, csmall * sizeof(*small));
+	for (size_t i = 0; i < nch; i++)
+		mfw_delta_buf_free(&ch[i].z);
+	mfw_delta_free(mem, jobs, cjobs * sizeof(*jobs));
+	mfw_delta_free(mem, reg, (nreg ? nreg : 1) * sizeof(*reg));
+	mfw_delta_free(mem, ch, cch * sizeof(*ch));
+	mfw_delta_free(mem, units, cunits * sizeof(*units));
 	mfw_delta_free(mem, g, sizeof(*g));
 	return r;
 }
