@@ -387,6 +387,15 @@ static int pbz_fallback(struct applier *a)
 	return 0;
 }
 
+/* The block-parallel decoder stopped with an error (not a give-up). */
+static int pbz_error(struct applier *a, int r)
+{
+	if (r == MFW_E_FORMAT)
+		return mfw_fail(a->ctx, r, "diff stream: corrupt bzip2 block after byte %llu (wrong CRC or an unfinished run)",
+				(unsigned long long)mfw_delta_pbz_delivered(a->pbz));
+	return mfw_fail(a->ctx, r, "diff stream: out of memory");
+}
+
 /* Add the next n diff bytes to ob (old bytes) in place. */
 static int add_diff(struct applier *a, uint8_t *ob, size_t n)
 {
@@ -397,7 +406,7 @@ static int add_diff(struct applier *a, uint8_t *ob, size_t n)
 		size_t k;
 		int r = mfw_delta_pbz_take(a->pbz, n - done, &p, &k);
 		if (r < 0)
-			return mfw_fail(a->ctx, r, "diff stream: out of memory");
+			return pbz_error(a, r);
 		if (r > 0 || !k) {
 			/* gave up, or the end marker came early: the sequential decoder decides */
 			if ((r = pbz_fallback(a)) < 0)
@@ -438,6 +447,8 @@ static int diff_finish(struct applier *a)
 		int r = mfw_delta_pbz_finish(a->pbz);
 		if (r == 0)
 			return 0;
+		if (r < 0)
+			return pbz_error(a, r);
 		if ((r = pbz_fallback(a)) < 0)
 			return r;
 	}

@@ -38,6 +38,7 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "delta/bzdec.h"
 
 #include <bzlib.h>
 #include <pthread.h>
@@ -52,8 +53,16 @@
 /* the scanner keeps this many candidates ahead */
 #define CANDS (DEC_MAX + 2)
 
+/* libbz2's allocations a decoder keeps from one block to the next (state, block array; ll16/ll4 with --small) */
+#define KEEP 4
+
 struct dec {
 	struct mfw_delta_pbz *z;
+	struct {
+		void *p;
+		size_t n;
+		bool live;
+	} keep[KEEP];
 	pthread_t tid;
 	bool started;
 	/* the window to decode, set under z->mu; bits are offsets in the patch */
@@ -66,6 +75,9 @@ struct dec {
 	size_t pos;
 	bool done;  /* the whole block is in the ring (or it failed) */
 	bool failed;
+	bool late;  /* it failed after some of its output went into the ring (bzdec.c: CRC, run at the end) */
+	struct mfw_bzdec *fast; /* bzdec.c, made on the first block; NULL: libbz2 only */
+	bool no_fast;
 	uint32_t crc;
 	uint8_t src[PIECE + 8];
 	uint8_t in[PIECE + 16];
@@ -102,6 +114,7 @@ struct mfw_delta_pbz {
 	struct cand wstart[DEC_MAX]; /* window of the block each decoder has, by block % n */
 	uint32_t comb;
 	uint64_t delivered;
+	uint64_t block_from; /* delivered when block cur began */
 	bool gave_up;
 };
 
@@ -201,6 +214,107 @@ static void slot_push(struct dec *d, size_t len, bool done, bool failed)
 	pthread_mutex_unlock(&z->mu);
 }
 
+/*
+ * libbz2 allocates its state (64 KB) and the block array (4 bytes per byte
+ * of block size: 400 KB for 100k blocks) when a stream starts and frees them
+ * when it ends, so a decoder that starts a stream per block would get them
+ * from malloc() every block; blocks that large come from mmap() and go back
+ * to the kernel on free(), which made every block pay a fresh mapping and a
+ * page fault per 4 KiB (a tenth of an apply of 2.6 MB of output). A decoder
+ * keeps what libbz2 frees and hands it back when the same size is asked for
+ * again; pbz_close frees it. The engine's count is unchanged: the memory is
+ * counted while kept, as it was while libbz2 held it.
+ */
+static void *dec_alloc(void *opaque, int items, int size)
+{
+	struct dec *d = opaque;
+	size_t n;
+	void *p;
+
+	if (items < 0 || size < 0 || __builtin_mul_overflow((size_t)items, (size_t)size, &n))
+		return NULL;
+	for (int k = 0; k < KEEP; k++)
+		if (d->keep[k].p && !d->keep[k].live && d->keep[k].n == n) {
+			d->keep[k].live = true;
+			return d->keep[k].p;
+		}
+	p = mfw_delta_bzalloc(d->z->mem, items, size);
+	for (int k = 0; p && k < KEEP; k++)
+		if (!d->keep[k].p) {
+			d->keep[k].p = p;
+			d->keep[k].n = n;
+			d->keep[k].live = true;
+			break;
+		}
+	return p;
+}
+
+static void dec_free(void *opaque, void *ptr)
+{
+	struct dec *d = opaque;
+
+	for (int k = 0; ptr && k < KEEP; k++)
+		if (d->keep[k].p == ptr) {
+			d->keep[k].live = false;
+			return;
+		}
+	mfw_delta_bzfree(d->z->mem, ptr);
+}
+
+/*
+ * The block with bzdec.c: 0 when done (well or not), 1 to let libbz2 try it.
+ * A block bzdec.c fails after its output went into the ring is one libbz2
+ * fails too (the same bytes, and a wrong CRC or a run of four with no count
+ * at its end), unless bzdec.c is wrong: such a block is marked late, and the
+ * reader then stops with an error rather than handing the stream to the
+ * sequential decoder, which would skip bytes this decoder wrote.
+ */
+static int decode_fast(struct dec *d)
+{
+	struct mfw_delta_pbz *z = d->z;
+	size_t out_used = 0;
+	unsigned slot;
+	int r;
+
+	if (z->small || d->no_fast)
+		return 1;
+	if (!d->fast && !(d->fast = mfw_bzdec_new(z->level, z->mem))) {
+		d->no_fast = true;
+		return 1;
+	}
+	r = mfw_bzdec_block(d->fast, z->patch, d->start, d->end);
+	if (r > 0)
+		return 1;
+	if (r < 0 || !slot_wait(d)) {
+		slot_push(d, 0, true, true);
+		return 0;
+	}
+	d->crc = mfw_bzdec_crc(d->fast);
+	slot = d->head;
+	for (;;) {
+		size_t n = mfw_bzdec_out(d->fast, d->buf[slot] + out_used, SLOT - out_used);
+		if (!n)
+			break;
+		out_used += n;
+		if (out_used == SLOT) {
+			slot_push(d, SLOT, false, false);
+			out_used = 0;
+			if (!slot_wait(d)) {
+				slot_push(d, 0, true, true);
+				return 0;
+			}
+			slot = d->head;
+		}
+	}
+	if (mfw_bzdec_ok(d->fast)) {
+		slot_push(d, out_used, true, false);
+	} else {
+		d->late = true;
+		slot_push(d, 0, true, true);
+	}
+	return 0;
+}
+
 /* Decode the window [start, end) as a one-block stream into the ring. */
 static void decode_window(struct dec *d)
 {
@@ -212,10 +326,12 @@ static void decode_window(struct dec *d)
 	unsigned slot;
 	int rc;
 
+	if (decode_fast(d) == 0)
+		return;
 	memset(&s, 0, sizeof(s));
-	s.bzalloc = mfw_delta_bzalloc;
-	s.bzfree = mfw_delta_bzfree;
-	s.opaque = z->mem;
+	s.bzalloc = dec_alloc;
+	s.bzfree = dec_free;
+	s.opaque = d;
 	if (BZ2_bzDecompressInit(&s, 0, z->small ? 1 : 0) != BZ_OK) {
 		slot_push(d, 0, true, true);
 		return;
@@ -356,7 +472,7 @@ static int assign_next(struct mfw_delta_pbz *z)
 	d->end = b.bit;
 	d->head = d->tail = d->count = 0;
 	d->pos = 0;
-	d->done = d->failed = false;
+	d->done = d->failed = d->late = false;
 	d->assigned = true;
 	pthread_cond_broadcast(&z->cv);
 	pthread_mutex_unlock(&z->mu);
@@ -381,6 +497,9 @@ void mfw_delta_pbz_close(struct mfw_delta_pbz *z)
 			pthread_join(d->tid, NULL);
 		for (int k = 0; k < SLOTS; k++)
 			mfw_delta_free(z->mem, d->buf[k], SLOT);
+		for (int k = 0; k < KEEP; k++)
+			mfw_delta_bzfree(z->mem, d->keep[k].p);
+		mfw_bzdec_free(d->fast);
 		mfw_delta_free(z->mem, d, sizeof(*d));
 	}
 	pthread_cond_destroy(&z->cv);
@@ -472,9 +591,10 @@ uint64_t mfw_delta_pbz_delivered(const struct mfw_delta_pbz *z)
 static int advance(struct mfw_delta_pbz *z, struct dec *d)
 {
 	if (d->failed)
-		return 1;
+		return d->late && z->delivered > z->block_from ? MFW_E_FORMAT : 1;
 	z->comb = (z->comb << 1 | z->comb >> 31) ^ d->crc;
 	z->cur++;
+	z->block_from = z->delivered;
 	if (z->assigned == z->cur - 1 + z->n) {
 		int r = assign_next(z);
 		if (r < 0)
@@ -521,9 +641,10 @@ int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, 
 		}
 		pthread_mutex_unlock(&z->mu);
 		/* the block is done and drained */
-		if (advance(z, d)) {
+		int r = advance(z, d);
+		if (r) {
 			z->gave_up = true;
-			return 1;
+			return r;
 		}
 	}
 }
@@ -536,7 +657,10 @@ int mfw_delta_pbz_finish(struct mfw_delta_pbz *z)
 	struct cand c;
 	uint8_t b[5];
 
-	if (mfw_delta_pbz_take(z, 1, &p, &n) || n)
+	int r = mfw_delta_pbz_take(z, 1, &p, &n);
+	if (r < 0)
+		return r;
+	if (r || n)
 		return 1;
 	c = z->wstart[z->cur % z->n];
 	if (z->patch->read(z->patch->user, (c.bit + 48) / 8, b, 5) < 0)
