@@ -14,6 +14,7 @@
  * Old bytes outside [0, old size) contribute nothing, as in bspatch 4.3.
  */
 #include "delta/delta.h"
+#include "delta/bzdec.h"
 
 #include "core/core.h"
 #include "util/fs.h"
@@ -47,6 +48,17 @@ struct bzin {
 	bz_stream s;
 	bool open;
 	bool ended;
+	/*
+	 * bzdec.c decodes the stream's blocks, when it takes them: libbz2
+	 * (s) is only fed if it says no to one, and then from the stream's
+	 * start, skipping the fgot bytes bzdec gave (bzin_fast).
+	 */
+	struct mfw_bzdec *fz;
+	bool fast, fblock;
+	uint64_t fbit;     /* where the next block magic or the end marker starts */
+	uint64_t fgot;
+	uint32_t fcomb;    /* the blocks' CRCs combined */
+	uint64_t start;    /* the stream's first byte in the patch */
 	const char *name;
 	uint64_t off; /* next patch byte to feed */
 	uint64_t end; /* end of this stream's region in the patch */
@@ -124,6 +136,13 @@ static int bzin_open(struct applier *a, struct bzin *z, const char *name, uint64
 		     uint64_t end, bool small)
 {
 	z->name = name;
+	z->start = off;
+	z->fast = !small; /* --small: libbz2's small decoder, whose memory bzdec would double */
+	z->fz = NULL;
+	z->fblock = false;
+	z->fgot = 0;
+	z->fcomb = 0;
+	z->fbit = (off + 4) * 8;
 	z->off = off;
 	z->end = end;
 	z->patch = NULL;
@@ -143,6 +162,88 @@ static void bzin_close(struct bzin *z)
 	if (z->open)
 		BZ2_bzDecompressEnd(&z->s);
 	z->open = false;
+	mfw_bzdec_free(z->fz);
+	z->fz = NULL;
+}
+
+static int bzin_fill_bz2(struct bzin *z, uint8_t *buf, size_t len, size_t *got);
+
+/* n bits (n <= 32) of the patch from bit `bit`; false past the stream's end or on a read error */
+static bool bzin_bits(struct bzin *z, uint64_t bit, unsigned n, uint64_t *v)
+{
+	uint8_t b[8] = { 0 };
+	uint64_t first = bit / 8, last = (bit + n + 7) / 8, w = 0;
+
+	if (last > z->end || z->patch->read(z->patch->user, first, b, (size_t)(last - first)) < 0)
+		return false;
+	for (int i = 0; i < 8; i++)
+		w = w << 8 | b[i];
+	*v = w << (bit % 8) >> (64 - n);
+	return true;
+}
+
+/*
+ * The fast path of bzin_fill: blocks decoded by bzdec.c, the end marker
+ * and the combined CRC checked here. 0 with *got (less than len only at
+ * the stream's end), 1 when bzdec says no to something (a block it does
+ * not take, anything but a block magic or the end marker with the right
+ * CRC after a block): libbz2 then decodes the stream from its start, so
+ * the verdict is libbz2's. A block bzdec fails after giving its bytes
+ * (wrong CRC, a run of four with no count at its end) libbz2 fails too,
+ * from the same bits: a format error at once, as bzdec's bytes were used.
+ */
+static int bzin_fast(struct bzin *z, struct mfw_delta_mem *mem, uint8_t *buf, size_t len, size_t *got)
+{
+	size_t o = 0;
+
+	while (o < len && !z->ended) {
+		uint64_t m, c;
+		int r;
+
+		if (z->fblock) {
+			size_t n = mfw_bzdec_out(z->fz, buf + o, len - o);
+			o += n;
+			z->fgot += n;
+			if (n)
+				continue;
+			if (!mfw_bzdec_ok(z->fz)) {
+				snprintf(z->why, sizeof(z->why), "%s stream is corrupt (a block's CRC or runs)", z->name);
+				return MFW_E_FORMAT;
+			}
+			z->fcomb = (z->fcomb << 1 | z->fcomb >> 31) ^ mfw_bzdec_crc(z->fz);
+			z->fbit = mfw_bzdec_end_bit(z->fz);
+			z->fblock = false;
+		}
+		if (!z->fz) {
+			uint8_t h[4];
+			if (z->end - z->start < 4 || z->patch->read(z->patch->user, z->start, h, 4) < 0 ||
+			    memcmp(h, "BZh", 3) || h[3] < '1' || h[3] > '9' ||
+			    !(z->fz = mfw_bzdec_new(h[3] - '0', mem)))
+				return 1;
+		}
+		if (!bzin_bits(z, z->fbit, 24, &m) || !bzin_bits(z, z->fbit + 24, 24, &c))
+			return 1;
+		m = m << 24 | c;
+		if (m == MFW_BZ_EOS_MAGIC) {
+			if (!bzin_bits(z, z->fbit + 48, 32, &c) || (uint32_t)c != z->fcomb)
+				return 1;
+			z->ended = true;
+			break;
+		}
+		if (m != MFW_BZ_BLOCK_MAGIC)
+			return 1;
+		r = mfw_bzdec_block(z->fz, z->patch, z->fbit, MFW_BZDEC_ANY_END, z->end);
+		if (r < 0) {
+			snprintf(z->why, sizeof(z->why), "cannot read the patch at bit %llu",
+				 (unsigned long long)z->fbit);
+			return r;
+		}
+		if (r)
+			return 1;
+		z->fblock = true;
+	}
+	*got = o;
+	return 0;
 }
 
 /*
@@ -152,6 +253,37 @@ static void bzin_close(struct bzin *z)
  * touch the context).
  */
 static int bzin_fill(struct bzin *z, uint8_t *buf, size_t len, size_t *got)
+{
+	if (z->fast) {
+		size_t o = 0;
+		int r = bzin_fast(z, z->s.opaque, buf, len, &o);
+		if (r <= 0) {
+			*got = o;
+			return r;
+		}
+		/* bzdec said no (at a block boundary): libbz2 from the start, past every byte bzdec gave */
+		z->fast = false;
+		z->ended = false;
+		for (uint64_t skip = z->fgot; skip;) {
+			uint8_t t[4096];
+			size_t n = skip < sizeof(t) ? (size_t)skip : sizeof(t), k;
+			if ((r = bzin_fill_bz2(z, t, n, &k)) < 0)
+				return r;
+			if (k < n) {
+				snprintf(z->why, sizeof(z->why), "%s stream is corrupt (ends early)", z->name);
+				return MFW_E_FORMAT;
+			}
+			skip -= n;
+		}
+		if ((r = bzin_fill_bz2(z, buf + o, len - o, got)) < 0)
+			return r;
+		*got += o;
+		return 0;
+	}
+	return bzin_fill_bz2(z, buf, len, got);
+}
+
+static int bzin_fill_bz2(struct bzin *z, uint8_t *buf, size_t len, size_t *got)
 {
 	z->s.next_out = (char *)buf;
 	z->s.avail_out = (unsigned)len;

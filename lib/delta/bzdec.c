@@ -234,7 +234,7 @@ static inline int decode(struct mfw_bzdec *b, const struct group *g)
 /* ---- block ---- */
 
 int mfw_bzdec_block(struct mfw_bzdec *b, const struct mfw_delta_reader *patch, uint64_t start,
-		    uint64_t end)
+		    uint64_t end, uint64_t limit)
 {
 	uint8_t seq[256], mtf[256], len[MAX_ALPHA];
 	uint32_t ftab[256];
@@ -243,7 +243,9 @@ int mfw_bzdec_block(struct mfw_bzdec *b, const struct mfw_delta_reader *patch, u
 
 	b->patch = patch;
 	b->next = start / 8;
-	b->limit = (end + 7) / 8;
+	/* stop: past this bit the block cannot be right (also bounds the work on garbage) */
+	uint64_t stop = end != MFW_BZDEC_ANY_END ? end : limit * 8;
+	b->limit = end != MFW_BZDEC_ANY_END && (end + 7) / 8 < limit ? (end + 7) / 8 : limit;
 	b->acc = 0;
 	b->nacc = 0;
 	b->bpos = b->blen = 0;
@@ -311,7 +313,7 @@ int mfw_bzdec_block(struct mfw_bzdec *b, const struct mfw_delta_reader *patch, u
 		if (!build(&b->g[t], len, alpha))
 			return 1;
 	}
-	if (b->pos > end || b->read_err)
+	if (b->pos > stop || b->read_err)
 		return b->read_err ? MFW_E_IO : 1;
 
 	/* the symbols */
@@ -370,14 +372,14 @@ int mfw_bzdec_block(struct mfw_bzdec *b, const struct mfw_delta_reader *patch, u
 				ftab[seq[m]]++;
 				b->tt[n++] = seq[m];
 			}
-			if (b->pos > end)
+			if (b->pos > stop)
 				return 1;
 		}
 		b->nblock = n;
 	}
 	if (b->read_err)
 		return MFW_E_IO;
-	if (b->pos != end || b->origin >= b->nblock)
+	if ((end != MFW_BZDEC_ANY_END ? b->pos != end : b->pos > stop) || b->origin >= b->nblock)
 		return 1;
 
 	/* undo the transform: tt[i] gets the index of the next byte above its own */
@@ -455,6 +457,11 @@ size_t mfw_bzdec_out(struct mfw_bzdec *b, uint8_t *buf, size_t cap)
 bool mfw_bzdec_ok(const struct mfw_bzdec *b)
 {
 	return !b->bad && !b->left && !b->pend && b->same != 4 && ~b->calc == b->crc;
+}
+
+uint64_t mfw_bzdec_end_bit(const struct mfw_bzdec *b)
+{
+	return b->pos;
 }
 
 uint32_t mfw_bzdec_crc(const struct mfw_bzdec *b)

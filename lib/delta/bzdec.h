@@ -26,13 +26,18 @@ void mfw_bzdec_free(struct mfw_bzdec *b);
 
 /*
  * Read and decode the block whose magic starts at bit `start` of the patch
- * and which must end exactly at bit `end` (the next magic). 0 when the block
- * is ready for mfw_bzdec_out(), 1 when this decoder does not take it (the
- * caller falls back to libbz2), a negative error when the patch cannot be
- * read.
+ * and which must end exactly at bit `end` (the next magic), or anywhere up
+ * to byte `limit` of the patch when end is MFW_BZDEC_ANY_END (a sequential
+ * reader: mfw_bzdec_end_bit() then says where it ended). Nothing at or
+ * past byte `limit` is read. 0 when the block is ready for mfw_bzdec_out(),
+ * 1 when this decoder does not take it (the caller falls back to libbz2),
+ * a negative error when the patch cannot be read.
  */
+#define MFW_BZDEC_ANY_END UINT64_MAX
 int mfw_bzdec_block(struct mfw_bzdec *b, const struct mfw_delta_reader *patch, uint64_t start,
-		    uint64_t end);
+		    uint64_t end, uint64_t limit);
+/* The bit after the block's end-of-block symbol. */
+uint64_t mfw_bzdec_end_bit(const struct mfw_bzdec *b);
 /*
  * Up to cap bytes of the block's output into buf; returns how many (0 once
  * the block is done). After 0, mfw_bzdec_ok() tells whether the block ended

@@ -282,7 +282,7 @@ static int decode_fast(struct dec *d)
 		d->no_fast = true;
 		return 1;
 	}
-	r = mfw_bzdec_block(d->fast, z->patch, d->start, d->end);
+	r = mfw_bzdec_block(d->fast, z->patch, d->start, d->end, z->end);
 	if (r > 0)
 		return 1;
 	if (r < 0 || !slot_wait(d)) {

@@ -73,7 +73,7 @@ static int fast_decode(struct mfw_bzdec *d, const uint8_t *z, size_t n, uint64_t
 {
 	struct buf b = { z, n };
 	struct mfw_delta_reader r = { buf_read, n, &b };
-	int rc = mfw_bzdec_block(d, &r, 32, end);
+	int rc = mfw_bzdec_block(d, &r, 32, end, n);
 	size_t o = 0, k;
 
 	if (rc)
@@ -104,6 +104,19 @@ static void round_trip(const uint8_t *in, size_t n, int level)
 	assert_int_equal(fast_decode(d, z, zn, end, out, n + 1, &on), 0);
 	assert_int_equal(on, n);
 	assert_memory_equal(out, in, n);
+	/* a sequential reader's way: the end found by decoding */
+	{
+		struct buf b = { z, zn };
+		struct mfw_delta_reader r = { buf_read, zn, &b };
+		size_t o = 0, k;
+		assert_int_equal(mfw_bzdec_block(d, &r, 32, MFW_BZDEC_ANY_END, zn), 0);
+		assert_true(mfw_bzdec_end_bit(d) == end);
+		while ((k = mfw_bzdec_out(d, out + o, n + 1 - o)) > 0)
+			o += k;
+		assert_int_equal(o, n);
+		assert_true(mfw_bzdec_ok(d));
+		assert_memory_equal(out, in, n);
+	}
 	/* the wrong end: not taken */
 	assert_int_equal(fast_decode(d, z, zn, end - 1, out, n + 1, &on), 1);
 	free(z);
