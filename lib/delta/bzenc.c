@@ -39,7 +39,6 @@
 #include "delta/delta.h"
 
 #include <divsufsort.h>
-#include <math.h>
 #include <modemfw/error.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -50,6 +49,8 @@
 #define MIN_TABLES 2
 #define MAX_TABLES 6
 #define MAX_ALPHA 258
+/* table counts tried: the NT_SPAN largest up to libbz2's count for the block */
+#define NT_SPAN 5
 /* refinements of one table count, at most */
 #define MAX_ITER 8
 /* the format's longest code: libbz2 decodes up to 20 bits */
@@ -60,12 +61,13 @@
 #define DP_TOP 3
 #define DP_ITER 2
 /* bisection steps for lambda */
-#define BISECT 8
+#define BISECT 6
 
 struct mfw_bzenc {
 	struct mfw_delta_mem *mem;
 	int level;
 	size_t cap;   /* RLE1 bytes the block may hold */
+	size_t room;  /* the cap of the level the buffers were made for */
 	uint8_t *blk; /* 2 * cap: the block, then its copy for the sort */
 	int32_t *sa;  /* 2 * cap */
 	uint8_t *bwt; /* cap */
@@ -117,8 +119,8 @@ int mfw_bzenc_new(struct mfw_bzenc **out, struct mfw_delta_mem *mem, int level)
 	memset(e, 0, sizeof(*e));
 	e->mem = mem;
 	e->level = level;
-	e->cap = mfw_bzenc_cap(level);
-	p = mfw_delta_map(mem, alloc_size(e->cap));
+	e->cap = e->room = mfw_bzenc_cap(level);
+	p = mfw_delta_map(mem, alloc_size(e->room));
 	if (!p) {
 		mfw_delta_free(mem, e, sizeof(*e));
 		return MFW_E_NOMEM;
@@ -143,8 +145,17 @@ void mfw_bzenc_free(struct mfw_bzenc *e)
 {
 	if (!e)
 		return;
-	mfw_delta_unmap(e->mem, e->sa, alloc_size(e->cap));
+	mfw_delta_unmap(e->mem, e->sa, alloc_size(e->room));
 	mfw_delta_free(e->mem, e, sizeof(*e));
+}
+
+int mfw_bzenc_set_level(struct mfw_bzenc *e, int level)
+{
+	if (level < 1 || mfw_bzenc_cap(level) > e->room || e->any)
+		return MFW_E_INVAL;
+	e->level = level;
+	e->cap = mfw_bzenc_cap(level);
+	return 0;
 }
 
 static inline unsigned run_cost(unsigned len)
@@ -318,46 +329,47 @@ static unsigned table_bits(const uint8_t *len, int n)
  */
 static bool dp_lengths(const uint32_t *w, int n, int maxlen, double lambda, uint8_t *len)
 {
+	/* costs in 1/256 bits, as integers */
 	static _Thread_local uint8_t from[MAX_ALPHA][MAX_LEN + 1];
-	double d[MAX_LEN + 1], nd[MAX_LEN + 1], pen[MAX_LEN + 1], kraft = 0;
-	int arg[MAX_LEN + 1];
+	int64_t d[MAX_LEN + 2], nd[MAX_LEN + 2], pen[MAX_LEN + 2];
+	uint32_t kraft = 0;
+	const int64_t step = 2 * 256;
 
 	for (int l = 1; l <= maxlen; l++) {
-		pen[l] = lambda * ldexp(1.0, -l);
-		d[l] = (double)w[0] * l + pen[l];
+		pen[l] = (int64_t)(lambda * 256 / (double)(1u << l));
+		d[l] = (int64_t)w[0] * l * 256 + pen[l];
 	}
 	for (int i = 1; i < n; i++) {
-		/* best previous length for each length: min over p of d[p] + 2|l - p| */
-		double best = 1e300;
+		/* nd[l] = min over p of d[p] + 2|l - p| bits, from below then from above */
+		int64_t best = INT64_MAX / 2, wl = (int64_t)w[i] * 256;
 		int bp = 1;
+		uint8_t *f = from[i];
 		for (int l = 1; l <= maxlen; l++) {
-			best += 2;
+			best += step;
 			if (d[l] <= best) {
 				best = d[l];
 				bp = l;
 			}
 			nd[l] = best;
-			arg[l] = bp;
+			f[l] = (uint8_t)bp;
 		}
-		best = 1e300;
+		best = INT64_MAX / 2;
 		for (int l = maxlen; l >= 1; l--) {
-			best += 2;
+			best += step;
 			if (d[l] < best) {
 				best = d[l];
 				bp = l;
 			}
 			if (best < nd[l]) {
 				nd[l] = best;
-				arg[l] = bp;
+				f[l] = (uint8_t)bp;
 			}
 		}
-		for (int l = 1; l <= maxlen; l++) {
-			from[i][l] = (uint8_t)arg[l];
-			d[l] = nd[l] + (double)w[i] * l + pen[l];
-		}
+		for (int l = 1; l <= maxlen; l++)
+			d[l] = nd[l] + wl * l + pen[l];
 	}
 	{
-		double best = 1e300;
+		int64_t best = INT64_MAX;
 		int bl = 1;
 		for (int l = 1; l <= maxlen; l++)
 			if (d[l] < best) {
@@ -366,12 +378,12 @@ static bool dp_lengths(const uint32_t *w, int n, int maxlen, double lambda, uint
 			}
 		for (int i = n - 1; i >= 0; i--) {
 			len[i] = (uint8_t)bl;
-			kraft += ldexp(1.0, -bl);
+			kraft += 1u << (MAX_LEN - bl);
 			if (i)
 				bl = from[i][bl];
 		}
 	}
-	return kraft <= 1.0;
+	return kraft <= 1u << MAX_LEN;
 }
 
 static uint64_t table_cost(const uint32_t *w, const uint8_t *len, int n);
@@ -379,32 +391,40 @@ static uint64_t table_cost(const uint32_t *w, const uint8_t *len, int n);
 /* the cheaper of package-merge's lengths and the DP's, counting the table */
 static void fit_lengths(const uint32_t *w, int n, int maxlen, uint8_t *len)
 {
-	uint8_t alt[MAX_ALPHA];
-	double lo = 0, hi = 1;
+	uint8_t alt[MAX_ALPHA], feas[MAX_ALPHA];
+	double lo, hi;
 	uint64_t total = 0;
 
 	code_lengths(w, n, maxlen, len);
 	for (int i = 0; i < n; i++)
 		total += w[i];
-	/* without the table, lambda = total / ln 2 gives Kraft's sum 1 */
-	lo = (double)total * 0.7;
-	hi = (double)total * 2.9 + 64;
+	if (!total)
+		return;
+	/*
+	 * Without the table, lambda = total / ln 2 = 1.44 total gives Kraft's
+	 * sum 1; with it, the diff and control streams' tables ended between
+	 * 1.1 and 1.65 times the total.
+	 */
+	lo = (double)total * 1.05;
+	hi = (double)total * 1.75 + 64;
 	for (int k = 0; !dp_lengths(w, n, maxlen, hi, alt); k++) {
 		if (k == 4)
 			return;
 		lo = hi;
 		hi *= 4;
 	}
+	memcpy(feas, alt, (size_t)n);
 	for (int k = 0; k < BISECT; k++) {
 		double mid = (lo + hi) / 2;
-		if (dp_lengths(w, n, maxlen, mid, alt))
+		if (dp_lengths(w, n, maxlen, mid, alt)) {
 			hi = mid;
-		else
+			memcpy(feas, alt, (size_t)n);
+		} else {
 			lo = mid;
+		}
 	}
-	dp_lengths(w, n, maxlen, hi, alt);
-	if (table_cost(w, alt, n) < table_cost(w, len, n))
-		memcpy(len, alt, (size_t)n);
+	if (table_cost(w, feas, n) < table_cost(w, len, n))
+		memcpy(len, feas, (size_t)n);
 }
 
 static uint64_t table_cost(const uint32_t *w, const uint8_t *len, int n)
@@ -421,18 +441,42 @@ struct tables {
 	uint64_t bits; /* symbols + selectors + tables */
 };
 
+enum fit { FIT_APPROX, FIT_OPT, FIT_TABLE };
+
 /*
- * Assign every group to a table given lengths, then refit the tables to
- * their groups. Returns the number of groups whose table changed.
+ * Lengths near -log2 of each symbol's share, not a valid code: what the
+ * refinements use to move groups around, as they need no real code.
  */
-static size_t assign(const uint16_t *sym, size_t nsym, int alpha, struct tables *t, uint8_t *sel, bool first,
-		     bool dp, uint64_t *bits_out)
+static void approx_lengths(const uint32_t *w, int n, uint8_t *len)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += w[i];
+	for (int i = 0; i < n; i++) {
+		int l = MAX_LEN;
+		if (w[i]) {
+			/* log2(total / w), rounded, from a fixed-point quotient with 8 fraction bits */
+			uint64_t q = (total << 8) / w[i];
+			l = 63 - __builtin_clzll(q | 1);
+			if (q * 10000 >= (1ull << l) * 14142)
+				l++;
+			l -= 8;
+			l = l < 1 ? 1 : l > MAX_LEN ? MAX_LEN : l;
+		}
+		len[i] = (uint8_t)l;
+	}
+}
+
+/*
+ * Give every group the table whose lengths cost it fewest bits, its
+ * selector's bits (after the previous group's) included. Returns the number
+ * of groups whose table changed.
+ */
+static size_t assign(const uint16_t *sym, size_t nsym, int alpha, const struct tables *t, uint8_t *sel, bool first)
 {
 	uint64_t pack[MAX_ALPHA][2];
-	uint32_t freq[MAX_TABLES][MAX_ALPHA];
 	uint8_t mtf[MAX_TABLES];
 	size_t changed = 0;
-	uint64_t bits = 0;
 	int nt = t->nt;
 
 	/* four 16-bit lanes per word: a group's cost in every table with two adds per symbol */
@@ -441,7 +485,6 @@ static size_t assign(const uint16_t *sym, size_t nsym, int alpha, struct tables 
 		for (int k = 0; k < nt; k++)
 			pack[s][k / 4] |= (uint64_t)t->len[k][s] << (16 * (k % 4));
 	}
-	memset(freq, 0, sizeof(freq));
 	for (int k = 0; k < nt; k++)
 		mtf[k] = (uint8_t)k;
 	for (size_t g = 0, at = 0; at < nsym; g++, at += GROUP) {
@@ -469,17 +512,32 @@ static size_t assign(const uint16_t *sym, size_t nsym, int alpha, struct tables 
 		if (first || sel[g] != bt)
 			changed++;
 		sel[g] = (uint8_t)bt;
-		bits += best;
-		for (size_t i = at; i < end; i++)
-			freq[bt][sym[i]]++;
 	}
-	/* refit: for this assignment the new lengths cost at most what the old did */
-	bits = 0;
+	return changed;
+}
+
+/* Fit the tables to the groups given them; the exact bits (symbols, selectors, tables) */
+static uint64_t fit(const uint16_t *sym, size_t nsym, int alpha, struct tables *t, const uint8_t *sel, enum fit how)
+{
+	uint32_t freq[MAX_TABLES][MAX_ALPHA];
+	uint8_t mtf[MAX_TABLES];
+	uint64_t bits = 0;
+	int nt = t->nt;
+
+	memset(freq, 0, sizeof(freq));
+	for (size_t g = 0, at = 0; at < nsym; g++, at += GROUP) {
+		size_t end = at + GROUP < nsym ? at + GROUP : nsym;
+		uint32_t *f = freq[sel[g]];
+		for (size_t i = at; i < end; i++)
+			f[sym[i]]++;
+	}
 	for (int k = 0; k < nt; k++) {
-		if (dp)
+		if (how == FIT_TABLE)
 			fit_lengths(freq[k], alpha, TABLE_MAX_LEN, t->len[k]);
-		else
+		else if (how == FIT_OPT)
 			code_lengths(freq[k], alpha, MAX_LEN, t->len[k]);
+		else
+			approx_lengths(freq[k], alpha, t->len[k]);
 		for (int s = 0; s < alpha; s++)
 			bits += (uint64_t)freq[k][s] * t->len[k][s];
 		bits += table_bits(t->len[k], alpha);
@@ -495,8 +553,7 @@ static size_t assign(const uint16_t *sym, size_t nsym, int alpha, struct tables 
 			mtf[j] = mtf[j - 1];
 		mtf[0] = sel[g];
 	}
-	*bits_out = bits;
-	return changed;
+	return bits;
 }
 
 /* libbz2's starting point: the alphabet cut into nt ranges of about equal frequency */
@@ -527,30 +584,34 @@ static void optimize(const uint16_t *sym, size_t nsym, int alpha, const uint32_t
 	uint8_t *csel[MAX_TABLES + 1];
 	int order[MAX_TABLES + 1], nc = 0;
 
-	/* more tables than libbz2 would use hardly ever pay for themselves */
+	/*
+	 * More tables than libbz2 would use hardly ever pay for themselves, nor
+	 * do fewer than two below that.
+	 */
 	int ntmax = nsym < 200 ? 2 : nsym < 600 ? 3 : nsym < 1200 ? 4 : nsym < 2400 ? 5 : 6;
+	int ntmin = ntmax - NT_SPAN + 1 > MIN_TABLES ? ntmax - NT_SPAN + 1 : MIN_TABLES;
 
 	best->bits = UINT64_MAX;
-	/* 1: every table count, refined with plain optimal lengths */
-	for (int nt = MIN_TABLES; nt <= ntmax; nt++) {
+	/*
+	 * 1: every table count, refined with approximate lengths until the
+	 * groups stop moving or the estimate stops falling, then fitted with
+	 * optimal codes
+	 */
+	for (int nt = ntmin; nt <= ntmax; nt++) {
 		struct tables t = { .nt = nt };
 		uint64_t bits, prev = UINT64_MAX;
 
-		csel[nt] = scratch + (size_t)(nt - MIN_TABLES + 1) * ngroups;
-		cand[nt].bits = UINT64_MAX;
+		csel[nt] = scratch + (size_t)(nt - ntmin + 1) * ngroups;
 		initial_tables(freq, nsym, alpha, &t);
 		for (int it = 0; it < MAX_ITER; it++) {
-			size_t ch = assign(sym, nsym, alpha, &t, scratch, it == 0, false, &bits);
-			/* each assignment and its refit are consistent: keep the smallest seen */
-			if (bits < cand[nt].bits) {
-				cand[nt] = t;
-				cand[nt].bits = bits;
-				memcpy(csel[nt], scratch, ngroups);
-			}
+			size_t ch = assign(sym, nsym, alpha, &t, csel[nt], it == 0);
+			bits = fit(sym, nsym, alpha, &t, csel[nt], FIT_APPROX);
 			if (!ch || bits >= prev)
 				break;
 			prev = bits;
 		}
+		cand[nt] = t;
+		cand[nt].bits = fit(sym, nsym, alpha, &cand[nt], csel[nt], FIT_OPT);
 		order[nc++] = nt;
 		for (int j = nc - 1; j > 0 && cand[order[j]].bits < cand[order[j - 1]].bits; j--) {
 			int x = order[j];
@@ -572,7 +633,8 @@ static void optimize(const uint16_t *sym, size_t nsym, int alpha, const uint32_t
 			continue;
 		memcpy(scratch, csel[nt], ngroups);
 		for (int it = 0; it < DP_ITER; it++) {
-			assign(sym, nsym, alpha, &t, scratch, false, true, &bits);
+			assign(sym, nsym, alpha, &t, scratch, false);
+			bits = fit(sym, nsym, alpha, &t, scratch, FIT_TABLE);
 			if (bits >= best->bits)
 				break;
 			*best = t;

@@ -129,6 +129,8 @@ static inline void mfw_bz_put_end(struct mfw_bz_bitw *w, uint32_t crc)
 struct mfw_bzenc;
 size_t mfw_bzenc_cap(int level);
 int mfw_bzenc_new(struct mfw_bzenc **e, struct mfw_delta_mem *mem, int level);
+/* an empty encoder's level, up to the one it was made for: 0 or MFW_E_INVAL */
+int mfw_bzenc_set_level(struct mfw_bzenc *e, int level);
 size_t mfw_bzenc_add(struct mfw_bzenc *e, const uint8_t *p, size_t n);
 int mfw_bzenc_finish(struct mfw_bzenc *e, struct mfw_delta_buf *out, uint64_t *block_bits, uint32_t *block_crc);
 void mfw_bzenc_free(struct mfw_bzenc *e);

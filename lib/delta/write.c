@@ -218,7 +218,7 @@ static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta
  * Each size is twice the one before, so the blocks of one size are the
  * halves of those of the next. Streams below 32 MiB: 25k to 200k; above,
  * 25k to 800k; small streams (the control and extra streams, mostly), whose
- * every region is tried at every size: 3k to 400k.
+ * every region is tried at every size: 6k to 400k.
  */
 #define UNIT_CAP 3123
 #define UNITS_PER_100K 32
@@ -226,7 +226,7 @@ static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta
 #define SMALL_STREAM (512u << 10)
 static const unsigned sizes_mid[] = { 8, 16, 32, 64 };
 static const unsigned sizes_large[] = { 8, 16, 32, 64, 128, 256 };
-static const unsigned sizes_small[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+static const unsigned sizes_small[] = { 2, 4, 8, 16, 32, 64, 128 };
 
 /* a run of units of the largest size, and its chunks (indices) at each size once made */
 struct region {
@@ -417,7 +417,7 @@ out:
  * libbz2's; libbz2 when ours cannot start (memory) or when the environment
  * asks for it (MFW_DELTA_LIBBZ2=1, for comparisons).
  */
-static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
+static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g, struct mfw_bzenc **zp)
 {
 	static int force_libbz2 = -1;
 	struct mfw_bzenc *z;
@@ -429,7 +429,18 @@ static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
 		const char *v = getenv("MFW_DELTA_LIBBZ2");
 		__atomic_store_n(&force_libbz2, v && *v == '1', __ATOMIC_RELAXED);
 	}
-	if (force_libbz2 || mfw_bzenc_new(&z, e->mem, c->level) < 0)
+	/*
+	 * The thread keeps its encoder, made for the largest level it has met
+	 * (small blocks would otherwise each map 1.3 MB or more).
+	 */
+	if (!force_libbz2 && *zp && mfw_bzenc_set_level(*zp, c->level) < 0) {
+		mfw_bzenc_free(*zp);
+		*zp = NULL;
+	}
+	if (!force_libbz2 && !*zp && mfw_bzenc_new(zp, e->mem, c->level) < 0)
+		*zp = NULL;
+	z = *zp;
+	if (force_libbz2 || !z)
 		return compress_chunk_libbz2(e, c, g);
 	while (left) {
 		const uint8_t *in = NULL;
@@ -446,7 +457,11 @@ static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g)
 	}
 	r = mfw_bzenc_finish(z, &c->z, &c->bits, &c->crc);
 out:
-	mfw_bzenc_free(z);
+	if (r < 0) {
+		/* it may hold part of a block */
+		mfw_bzenc_free(z);
+		*zp = NULL;
+	}
 	return r;
 }
 
@@ -466,6 +481,7 @@ static void *pool_worker(void *arg)
 	struct worker *w = arg;
 	struct enc *e = w->e;
 	struct gen *g = mfw_delta_malloc(e->mem, sizeof(*g));
+	struct mfw_bzenc *z = NULL;
 
 	if (!g) {
 		set_err(e, MFW_E_NOMEM);
@@ -478,7 +494,7 @@ static void *pool_worker(void *arg)
 
 		if (i >= e->njobs || __atomic_load_n(&e->err, __ATOMIC_SEQ_CST))
 			break;
-		r = compress_chunk(e, e->jobs[i], g);
+		r = compress_chunk(e, e->jobs[i], g, &z);
 		if (r < 0) {
 			set_err(e, r);
 			break;
@@ -488,6 +504,7 @@ static void *pool_worker(void *arg)
 			mfw_progress(e->ctx, "encode", "", done < e->progress_total ? done : e->progress_total,
 				     e->progress_total);
 	}
+	mfw_bzenc_free(z);
 	mfw_delta_free(e->mem, g, sizeof(*g));
 	return NULL;
 }
@@ -551,8 +568,10 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			 struct mfw_delta_mem *mem, struct mfw_delta_buf *out, int *level, size_t *nblocks)
 {
 	bool small = s->total <= SMALL_STREAM;
+#define NSZ(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 	const unsigned *sizes = small ? sizes_small : big_level > 3 ? sizes_large : sizes_mid;
-	unsigned nsizes = small ? 8 : big_level > 3 ? 6 : 4;
+	unsigned nsizes = small ? NSZ(sizes_small) : big_level > 3 ? NSZ(sizes_large) : NSZ(sizes_mid);
+#undef NSZ
 	struct chunk *units = NULL, *ch = NULL, **jobs = NULL;
 	struct region *reg = NULL;
 	size_t nunits = 0, cunits = 0, nch = 0, cch = 0, nreg = 0, njobs = 0, cjobs = 0;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "delta/delta.h"
+#include <modemfw/error.h>
 
 #include "test-rand.h"
 
@@ -214,6 +215,12 @@ static void test_block_fill(void **state)
 	for (size_t i = 0; i < cap + 300; i++)
 		b[i] = (uint8_t)(i % 253);
 	assert_int_equal(mfw_bzenc_new(&e, &mem, 1), 0);
+	assert_int_equal(mfw_bzenc_set_level(e, 2), MFW_E_INVAL);
+	assert_int_equal(mfw_bzenc_add(e, b, cap + 1), cap);
+	mfw_bzenc_free(e);
+	/* an encoder made for 200k blocks, set to 100k: the same cap */
+	assert_int_equal(mfw_bzenc_new(&e, &mem, 2), 0);
+	assert_int_equal(mfw_bzenc_set_level(e, 1), 0);
 	assert_int_equal(mfw_bzenc_add(e, b, cap + 1), cap);
 	mfw_bzenc_free(e);
 	roundtrip(b, cap, 1);
