@@ -732,6 +732,15 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 		for (size_t j = reg[i].c0[reg[i].pick]; j < reg[i].c1[reg[i].pick]; j++)
 			jobs[njobs++] = &ch[j];
 	}
+	/* the blocks must cover the stream, in order, once */
+	for (size_t i = 0, at = 0; i <= njobs; i++) {
+		if (i == njobs ? at != s->total : jobs[i]->pos.at != at) {
+			r = MFW_E_IO;
+			goto out;
+		}
+		if (i < njobs)
+			at += jobs[i]->len;
+	}
 	bytes = 4 + 10 + 1;
 	for (size_t i = 0; i < njobs; i++) {
 		bytes += jobs[i]->bits / 8 + 1;
