@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size N] [--threads N]
- *                    [--segment-size N] [--level N]
+ *                    [--segment-size N] [--level N] [--libbz2-encoder]
  * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2] [--no-sync] [--restart]
  *
  * MODEMFW_FAULT_KILL_SEGMENT=k (tests only): apply kills itself with
@@ -22,7 +22,7 @@ static void delta_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size BYTES] [--threads N]\n"
-		"                          [--segment-size BYTES] [--level 1..19]\n"
+		"                          [--segment-size BYTES] [--level 1..19] [--libbz2-encoder]\n"
 		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2] [--no-sync]\n"
 		"                          [--restart]\n"
 		"\n"
@@ -165,6 +165,7 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "level", required_argument, NULL, 'L' },
+		{ "libbz2-encoder", no_argument, NULL, 'Z' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -204,6 +205,9 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 			if (parse_size(optarg, &v) < 0 || v > 64)
 				goto bad;
 			o.threads = (unsigned)v;
+			break;
+		case 'Z':
+			o.libbz2_encoder = true;
 			break;
 		default:
 			r = shared_option(cli, c);

@@ -38,6 +38,12 @@ struct mfw_delta_opts {
 	uint64_t segment_size;
 	/* MFWZ only: zstd level 1..19; 0 = 19. */
 	int level;
+	/*
+	 * BSDIFF40 only: compress with libbz2's own encoder instead of ours
+	 * (bzenc.c). Its patches are larger; for comparisons and as a
+	 * reference.
+	 */
+	bool libbz2_encoder;
 };
 
 struct mfw_delta_stats {

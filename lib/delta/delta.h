@@ -217,10 +217,13 @@ struct mfw_delta_src {
 	int64_t size;
 };
 
-/* Writer: encode the three bzip2 streams and the header into a malloc()ed patch. */
+/*
+ * Writer: encode the three bzip2 streams and the header into a malloc()ed
+ * patch, with our encoder (bzenc.c) or, when libbz2, libbz2's.
+ */
 int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
 			     const struct mfw_delta_src *new_data,
-			     const struct mfw_delta_ctrlv *ctrl, unsigned threads,
+			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, bool libbz2,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size);
 
 /*

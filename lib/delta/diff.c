@@ -264,7 +264,8 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 		r = mfw_delta_write_mfwz(ctx, old, nw, &ctrl, threads, opts->segment_size, opts->level, &mem, patch,
 					 patch_size);
 	else
-		r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads, &mem, patch, patch_size);
+		r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads,
+					     opts && opts->libbz2_encoder, &mem, patch, patch_size);
 	if (r < 0)
 		goto free_all;
 	mfw_dbg(ctx, "delta: encoded in %.3f s", (double)(mfw_now_us() - t1) / 1e6);

@@ -39,8 +39,8 @@
 
 #define PIECE (64 * 1024)
 /* sampled regions when choosing the block size: about one in SAMPLE_EVERY, at most SAMPLE_MAX */
-#define SAMPLE_EVERY (getenv("X_SE") ? atoi(getenv("X_SE")) : 8)
-#define SAMPLE_MAX (getenv("X_SM") ? (size_t)atoi(getenv("X_SM")) : 4)
+#define SAMPLE_EVERY 8
+#define SAMPLE_MAX 4
 
 static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, size_t n, const uint8_t **out)
 {
@@ -355,6 +355,7 @@ struct enc {
 	int err;       /* atomic: first error */
 	struct mfw_ctx *ctx; /* progress, reported from the calling thread only */
 	uint64_t progress_total;
+	bool libbz2;   /* compress with libbz2's encoder (mfw_delta_opts.libbz2_encoder) */
 };
 
 /* the chunk through libbz2's encoder: the fallback */
@@ -414,21 +415,17 @@ out:
 
 /*
  * The chunk through our encoder (bzenc.c), which makes smaller blocks than
- * libbz2's; libbz2 when ours cannot start (memory) or when the environment
- * asks for it (MFW_DELTA_LIBBZ2=1, for comparisons).
+ * libbz2's; libbz2 when ours cannot start (memory) or when the caller asks
+ * for it (mfw_delta_opts.libbz2_encoder, for comparisons).
  */
 static int compress_chunk(struct enc *e, struct chunk *c, struct gen *g, struct mfw_bzenc **zp)
 {
-	static int force_libbz2 = -1;
+	bool force_libbz2 = e->libbz2;
 	struct mfw_bzenc *z;
 	struct spos p = c->pos;
 	uint64_t left = c->len;
 	int r;
 
-	if (force_libbz2 < 0) {
-		const char *v = getenv("MFW_DELTA_LIBBZ2");
-		__atomic_store_n(&force_libbz2, v && *v == '1', __ATOMIC_RELAXED);
-	}
 	/*
 	 * The thread keeps its encoder, made for the largest level it has met
 	 * (small blocks would otherwise each map 1.3 MB or more).
@@ -564,8 +561,9 @@ static void bw_copy(struct mfw_bz_bitw *w, const uint8_t *src, uint64_t nbits)
  * Encode one stream into out (a complete bzip2 stream); *level is the
  * level digit of its header.
  */
-static int encode_stream(const struct stream *s, unsigned threads, int big_level, struct mfw_ctx *ctx,
-			 struct mfw_delta_mem *mem, struct mfw_delta_buf *out, int *level, size_t *nblocks)
+static int encode_stream(const struct stream *s, unsigned threads, int big_level, bool libbz2,
+			 struct mfw_ctx *ctx, struct mfw_delta_mem *mem, struct mfw_delta_buf *out,
+			 int *level, size_t *nblocks)
 {
 	bool small = s->total <= SMALL_STREAM;
 #define NSZ(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
@@ -579,7 +577,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	struct rle1 rs;
 	struct spos p = { 0 }, ustart = { 0 };
 	uint64_t sample_bits[NSIZES] = { 0 };
-	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total };
+	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total, .libbz2 = libbz2 };
 	size_t ncand = 0, nsamp = 0;
 	unsigned pick = 0; /* when there is nothing to choose, every size makes one block */
 	int r = 0, maxlevel = 1;
@@ -775,7 +773,7 @@ out:
 
 int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
 			     const struct mfw_delta_src *nw,
-			     const struct mfw_delta_ctrlv *ctrl, unsigned threads,
+			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, bool libbz2,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size)
 {
 	struct stream sc = { .kind = S_CTRL, .old = old, .nw = nw, .ctrl = ctrl };
@@ -823,15 +821,15 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	 * or better on every small corpus file.
 	 */
 	big = nw->size < (32 << 20) ? 3 : 9;
-	r = encode_stream(&sc, threads, big, NULL, mem, &zc, &lc, &bc);
+	r = encode_stream(&sc, threads, big, libbz2, NULL, mem, &zc, &lc, &bc);
 	mfw_delta_free(mem, cbuf, cbytes);
 	if (r == 0) {
 		what = "diff";
-		r = encode_stream(&sd, threads, big, ctx, mem, &zd, &ld, &bd);
+		r = encode_stream(&sd, threads, big, libbz2, ctx, mem, &zd, &ld, &bd);
 	}
 	if (r == 0) {
 		what = "extra";
-		r = encode_stream(&se, threads, big, NULL, mem, &ze, &le, &be);
+		r = encode_stream(&se, threads, big, libbz2, NULL, mem, &ze, &le, &be);
 	}
 	if (r < 0) {
 		r = mfw_fail(ctx, r, "cannot encode the %s stream", what);

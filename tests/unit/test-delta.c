@@ -522,6 +522,18 @@ static void test_multiblock_streams(void **state)
 		assert_memory_equal(patch, p1, psize);
 		free(p1);
 	}
+	/* libbz2's encoder on request: a valid patch of the same controls, larger than ours */
+	{
+		struct mfw_delta_opts o = { .libbz2_encoder = true };
+		struct mfw_delta_stats ls;
+		uint8_t *pl = NULL;
+		size_t pln = 0;
+		assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &pl, &pln, &o, &ls), 0);
+		assert_int_equal(ls.controls, ds.controls);
+		assert_true(pln > psize);
+		free(pl);
+		roundtrip(old, n, nw, nn, &o);
+	}
 	/* extra bytes only: runs of 4 from the start, no old */
 	roundtrip(NULL, 0, r4, nn - n, NULL);
 	free(patch);
