@@ -580,6 +580,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total, .libbz2 = libbz2 };
 	size_t ncand = 0, nsamp = 0;
 	unsigned pick = 0; /* when there is nothing to choose, every size makes one block */
+	unsigned top = 0;  /* the largest size the sampled regions were tried at */
 	int r = 0, maxlevel = 1;
 	struct mfw_bz_bitw w = { 0 };
 	uint32_t comb = 0;
@@ -654,11 +655,19 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 		}
 	}
 
-	/* 2: the sampled regions at every size (a size that makes the same blocks as a smaller one is not redone) */
-	for (size_t i = 0; i < nreg; i++) {
-		if (!reg[i].sampled)
-			continue;
-		for (unsigned si = 0; si < nsizes; si++) {
+	/*
+	 * 2: the sampled regions at each size, smallest first (a size that makes
+	 * the same blocks as a smaller one is not redone). The sample's size
+	 * curve has one minimum on every stream measured: once a size costs
+	 * more than the one before, the larger ones are not tried (a stream
+	 * that wants small blocks saves the costliest half of the sampling).
+	 */
+	for (unsigned si = 0; si < nsizes && ncand; si++) {
+		size_t first = nch;
+
+		for (size_t i = 0; i < nreg; i++) {
+			if (!reg[i].sampled)
+				continue;
 			if (si && sizes[si - 1] >= reg[i].u1 - reg[i].u0) {
 				reg[i].c0[si] = reg[i].c0[si - 1];
 				reg[i].c1[si] = reg[i].c1[si - 1];
@@ -669,29 +678,32 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			e.progress_total += si ? units[reg[i].u1 - 1].pos.at + units[reg[i].u1 - 1].len -
 						   units[reg[i].u0].pos.at : 0;
 		}
-	}
-	if ((r = jobs_fit(&jobs, &cjobs, mem, nch)) < 0)
-		goto out;
-	/* large blocks first: they take longest */
-	for (size_t j = nch; j-- > 0;)
-		jobs[njobs++] = &ch[j];
-	e.jobs = jobs;
-	e.njobs = njobs;
-	if (njobs && (r = pool_run(&e, threads)) < 0)
-		goto out;
-	if (ncand) {
+		if ((r = jobs_fit(&jobs, &cjobs, mem, nch - first)) < 0)
+			goto out;
+		/* large blocks first: they take longest */
+		njobs = 0;
+		for (size_t j = nch; j-- > first;)
+			jobs[njobs++] = &ch[j];
+		e.jobs = jobs;
+		e.njobs = njobs;
+		if (njobs && (r = pool_run(&e, threads)) < 0)
+			goto out;
 		for (size_t i = 0; i < nreg; i++)
 			if (reg[i].sampled)
-				for (unsigned si = 0; si < nsizes; si++)
-					for (size_t j = reg[i].c0[si]; j < reg[i].c1[si]; j++)
-						sample_bits[si] += ch[j].bits;
+				for (size_t j = reg[i].c0[si]; j < reg[i].c1[si]; j++)
+					sample_bits[si] += ch[j].bits;
+		top = si;
+		if (si && sample_bits[si] > sample_bits[si - 1])
+			break;
+	}
+	if (ncand) {
 		pick = 0;
-		for (unsigned si = 1; si < nsizes; si++)
+		for (unsigned si = 1; si <= top; si++)
 			if (sample_bits[si] < sample_bits[pick])
 				pick = si;
 		if (ctx)
-			mfw_dbg(ctx, "delta: block sizes sampled on %zu of %zu regions: %u units of %u bytes",
-				nsamp, nreg, sizes[pick], UNIT_CAP);
+			mfw_dbg(ctx, "delta: block sizes sampled on %zu of %zu regions up to %u units: %u units of %u bytes",
+				nsamp, nreg, sizes[top], sizes[pick], UNIT_CAP);
 	}
 	if (ctx)
 		mfw_dbg(ctx, "delta: sampled in %.3f s", (double)(mfw_now_us() - t0) / 1e6);
@@ -723,8 +735,9 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	njobs = 0;
 	for (size_t i = 0; i < nreg; i++) {
 		if (reg[i].sampled) {
-			/* the region's blocks at its largest size: one */
-			node_emit(ch, &reg[i], nsizes - 1, 0, jobs, &njobs);
+			/* the best tree under each of the region's blocks at the largest size tried */
+			for (size_t j = 0; j < reg[i].c1[top] - reg[i].c0[top]; j++)
+				node_emit(ch, &reg[i], top, j, jobs, &njobs);
 			continue;
 		}
 		for (size_t j = reg[i].c0[reg[i].pick]; j < reg[i].c1[reg[i].pick]; j++)
