@@ -21,7 +21,6 @@
 #include "delta/bzdec.h"
 
 #include <modemfw/error.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -68,46 +67,12 @@ struct mfw_bzdec {
 	uint8_t buf[PIECE];
 };
 
-/* CRC-32 as bzip2 takes it (polynomial 0x04c11db7, MSB first), eight bytes at a time */
-static uint32_t crc_tab[8][256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i << 24;
-		for (int k = 0; k < 8; k++)
-			c = c & 0x80000000u ? c << 1 ^ 0x04c11db7u : c << 1;
-		crc_tab[0][i] = c;
-	}
-	for (int t = 1; t < 8; t++)
-		for (uint32_t i = 0; i < 256; i++)
-			crc_tab[t][i] = crc_tab[t - 1][i] << 8 ^ crc_tab[0][crc_tab[t - 1][i] >> 24];
-}
-
-static uint32_t crc_update(uint32_t c, const uint8_t *p, size_t n)
-{
-	while (n >= 8) {
-		c ^= (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		c = crc_tab[7][c >> 24] ^ crc_tab[6][c >> 16 & 0xff] ^ crc_tab[5][c >> 8 & 0xff] ^
-		    crc_tab[4][c & 0xff] ^ crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^
-		    crc_tab[0][p[7]];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		c = c << 8 ^ crc_tab[0][(c >> 24) ^ *p++];
-	return c;
-}
-
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
 struct mfw_bzdec *mfw_bzdec_new(int level, struct mfw_delta_mem *mem)
 {
 	struct mfw_bzdec *b;
 
 	if (level < 1 || level > 9)
 		return NULL;
-	pthread_once(&crc_once, crc_init);
 	b = mfw_delta_malloc(mem, sizeof(*b));
 	if (!b)
 		return NULL;
@@ -448,7 +413,7 @@ size_t mfw_bzdec_out(struct mfw_bzdec *b, uint8_t *buf, size_t cap)
 	b->left = left;
 	b->same = same;
 	b->last = last;
-	b->calc = crc_update(b->calc, buf, o);
+	b->calc = mfw_bz_crc_update(b->calc, buf, o);
 	if (!o && !left && same == 4)
 		b->bad = true; /* four equal bytes and no count: libbz2 reads past the block */
 	return o;

@@ -40,7 +40,6 @@
 
 #include <divsufsort.h>
 #include <modemfw/error.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,18 +79,6 @@ struct mfw_bzenc {
 	bool any;     /* the block holds at least one byte */
 };
 
-static uint32_t crc_tab[256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i << 24;
-		for (int k = 0; k < 8; k++)
-			c = c & 0x80000000u ? c << 1 ^ 0x04c11db7u : c << 1;
-		crc_tab[i] = c;
-	}
-}
-
 size_t mfw_bzenc_cap(int level)
 {
 	/* libbz2's decoder takes up to 100000 * level RLE1 bytes; stay below as its encoder does */
@@ -105,14 +92,12 @@ static size_t alloc_size(size_t cap)
 
 int mfw_bzenc_new(struct mfw_bzenc **out, struct mfw_delta_mem *mem, int level)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct mfw_bzenc *e;
 	uint8_t *p;
 
 	*out = NULL;
 	if (level < 1 || level > 9)
 		return MFW_E_INVAL;
-	pthread_once(&once, crc_init);
 	e = mfw_delta_malloc(mem, sizeof(*e));
 	if (!e)
 		return MFW_E_NOMEM;
@@ -178,7 +163,6 @@ static void run_flush(struct mfw_bzenc *e)
 
 size_t mfw_bzenc_add(struct mfw_bzenc *e, const uint8_t *p, size_t n)
 {
-	uint32_t crc = e->crc;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -195,10 +179,9 @@ size_t mfw_bzenc_add(struct mfw_bzenc *e, const uint8_t *p, size_t n)
 			e->ch = c;
 			e->len = 1;
 		}
-		crc = crc << 8 ^ crc_tab[(crc >> 24) ^ c];
 		e->any = true;
 	}
-	e->crc = crc;
+	e->crc = mfw_bz_crc_update(e->crc, p, i);
 	return i;
 }
 

@@ -118,6 +118,9 @@ static inline void mfw_bz_put_end(struct mfw_bz_bitw *w, uint32_t crc)
 		mfw_bz_put(w, 0, 8 - w->bits);
 }
 
+/* bzip2's block CRC (MSB-first CRC-32) over p[0..n), continuing c; start at ~0, finish with ~ (bzcrc.c) */
+uint32_t mfw_bz_crc_update(uint32_t c, const uint8_t *p, size_t n);
+
 /*
  * Our bzip2 block encoder (bzenc.c): feed bytes with add(), which takes as
  * many as fit one block of the level (RLE1 bytes, at most mfw_bzenc_cap());
