@@ -11,47 +11,18 @@
 # the module's AT port (echo off): every command is logged with whether ModemManager was
 # inhibited when it arrived
 mkdir -p "$WORK/dev"
-python3 - "$WORK/dev/ttyUSB2" "$WORK/at.log" "$WORK/mm.log" <<'PY' &
-import os, pty, select, sys, time
-link, log, mmlog = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def held():
-    """is ModemManager inhibited right now (the fake's log: an inhibit, no release yet)?"""
-    try:
-        t = open(mmlog).read()
-    except OSError:
-        return False
-    return " true " in t and " false " not in t
-
-master, slave = pty.openpty()
-os.symlink(os.ttyname(slave), link)
-ok = b"\r\nOK\r\n"
-answers = {
-    b"AT": ok, b"AT+CMEE=1": ok,
-    b"ATI": b"\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n" + ok,
-    b"AT+QGMR": b"\r\nEC25EFAR06A06M4G_01.003.01.003\r\n" + ok,
-    b"AT+GSN": b"\r\n867962040000005\r\n" + ok,
-    b'AT+QFOTADL="http://example.invalid/u.zip"': ok +
-        b'\r\n+QIND: "FOTA","HTTPSTART"\r\n\r\n+QIND: "FOTA","HTTPEND",701\r\n',
+cat >"$WORK/answers.json" <<'JSON'
+{
+ "AT": "\r\nOK\r\n",
+ "AT+CMEE=1": "\r\nOK\r\n",
+ "ATI": "\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK\r\n",
+ "AT+QGMR": "\r\nEC25EFAR06A06M4G_01.003.01.003\r\n\r\nOK\r\n",
+ "AT+GSN": "\r\n867962040000005\r\n\r\nOK\r\n",
+ "AT+QFOTADL=\"http://example.invalid/u.zip\"": "\r\nOK\r\n\r\n+QIND: \"FOTA\",\"HTTPSTART\"\r\n\r\n+QIND: \"FOTA\",\"HTTPEND\",701\r\n"
 }
-buf = b""
-end = time.time() + 100
-with open(log, "a", buffering=1) as lf:
-    lf.write("ready\n")
-    while time.time() < end:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if not r:
-            continue
-        try:
-            buf += os.read(master, 256)
-        except OSError:
-            time.sleep(0.05)
-            continue
-        while b"\r" in buf:
-            cmd, buf = buf.split(b"\r", 1)
-            lf.write("cmd %s %s\n" % (cmd.decode(errors="replace"), "held" if held() else "NOT-HELD"))
-            os.write(master, answers.get(cmd, b"\r\nERROR\r\n"))
-PY
+JSON
+python3 "$SRCDIR/tests/integration/fake-at.py" "$WORK/dev/ttyUSB2" "$WORK/at.log" "$WORK/answers.json" \
+	--unknown error --mm-log "$WORK/mm.log" &
 PIDS="$PIDS $!"
 wait_for "$WORK/at.log" ready "fake AT port"
 

@@ -10,35 +10,14 @@
 
 # the fake AT port: answers ATI / AT+QGMR / AT+GSN, never answers AT+HANG
 mkdir -p "$WORK/dev"
-python3 - "$WORK/dev/ttyUSB2" "$WORK/at.log" <<'PY' &
-import os, pty, select, sys, time
-link, log = sys.argv[1], sys.argv[2]
-master, slave = pty.openpty()
-os.symlink(os.ttyname(slave), link)
-answers = {
-    b"ATI": b"ATI\r\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK\r\n",
-    b"AT+QGMR": b"AT+QGMR\r\r\nEC25EFAR06A06M4G_01.003.01.003\r\n\r\nOK\r\n",
-    b"AT+GSN": b"AT+GSN\r\r\n867962040000005\r\n\r\nOK\r\n",
+cat >"$WORK/answers.json" <<'JSON'
+{
+ "ATI": "ATI\r\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK\r\n",
+ "AT+QGMR": "AT+QGMR\r\r\nEC25EFAR06A06M4G_01.003.01.003\r\n\r\nOK\r\n",
+ "AT+GSN": "AT+GSN\r\r\n867962040000005\r\n\r\nOK\r\n"
 }
-buf = b""
-end = time.time() + 100
-with open(log, "a", buffering=1) as lf:
-    lf.write("ready\n")
-    while time.time() < end:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if not r:
-            continue
-        try:
-            buf += os.read(master, 256)
-        except OSError:
-            time.sleep(0.05)  # the host closed the slave; we keep ours open
-            continue
-        while b"\r" in buf:
-            cmd, buf = buf.split(b"\r", 1)
-            lf.write("cmd %s\n" % cmd.decode(errors="replace"))
-            if cmd in answers:
-                os.write(master, answers[cmd])
-PY
+JSON
+python3 "$SRCDIR/tests/integration/fake-at.py" "$WORK/dev/ttyUSB2" "$WORK/at.log" "$WORK/answers.json" &
 PIDS="$PIDS $!"
 wait_for "$WORK/at.log" ready "fake AT port"
 
