@@ -5,6 +5,7 @@
  * bytes with what it flashed. I/O is pread/pwrite in large batches.
  */
 #include "emu-internal.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,22 +97,9 @@ int emu_store_read(struct emu_store *st, uint64_t off, void *buf, size_t len)
 
 int emu_store_write(struct emu_store *st, uint64_t off, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-
 	if (off > st->size || len > st->size - off)
 		return MFW_E_RANGE;
-	while (len) {
-		ssize_t n = pwrite(st->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mfw_pwrite_all(st->fd, buf, len, off);
 }
 
 int emu_store_fill(struct emu_store *st, uint64_t off, uint64_t len, uint8_t value)

@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "util/fs.h"
 #include "util/hash.h"
 
 /* Symlinks followed while resolving one path (Linux uses 40 too). */
@@ -624,19 +625,9 @@ static int px_pread(void *be, int fd, void *buf, size_t len, uint64_t off, size_
 
 static int px_pwrite(void *be, int fd, const void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
+	int r = mfw_pwrite_all(fd, buf, len, off);
 	(void)be;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_of(errno);
-		if (n == 0)
-			return MFW_E_NOSPC;
-		done += (size_t)n;
-	}
-	return 0;
+	return r == MFW_E_IO ? err_of(errno) : r;
 }
 
 static int px_fsync(void *be, int fd)

@@ -63,3 +63,23 @@ int mfw_write_all(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+int mfw_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ENOSPC ? MFW_E_NOSPC : MFW_E_IO;
+		if (n == 0)
+			return MFW_E_NOSPC;
+		p += (size_t)n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -22,5 +22,10 @@ int mfw_mkdir_p(struct mfw_ctx *ctx, const char *dir, mode_t mode);
 int mfw_pread_all(int fd, void *buf, size_t len, uint64_t off);
 /* All of buf, through EINTR and short writes: 0, MFW_E_NOSPC (disk full), MFW_E_IO (errno kept). */
 int mfw_write_all(int fd, const void *buf, size_t len);
+/*
+ * All of buf at off, through EINTR and short writes: 0, MFW_E_NOSPC (disk
+ * full, or a write that moved nothing), MFW_E_IO (errno kept).
+ */
+int mfw_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 #endif

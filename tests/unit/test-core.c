@@ -10,7 +10,11 @@
 
 #include "core/core.h"
 #include "util/crc.h"
+#include "util/fs.h"
 #include "util/json.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 static void test_error_names(void **state)
 {
@@ -109,6 +113,39 @@ static void test_json_str(void **state)
 	free(out);
 }
 
+/* The file loops of util/fs.c: exact ranges, a short file, a full disk. */
+static void test_fs_all(void **state)
+{
+	char path[] = "/tmp/mfw-test-fs-XXXXXX";
+	uint8_t out[100000], in[100000];
+	int fd = mkstemp(path), full;
+	(void)state;
+
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13 + 7);
+	assert_int_equal(mfw_write_all(fd, out, 1000), 0);
+	/* a hole, then the rest at an offset past the end */
+	assert_int_equal(mfw_pwrite_all(fd, out, sizeof(out), 5000), 0);
+	assert_int_equal(mfw_pread_all(fd, in, sizeof(in), 5000), 0);
+	assert_memory_equal(in, out, sizeof(out));
+	assert_int_equal(mfw_pread_all(fd, in, 1000, 0), 0);
+	assert_memory_equal(in, out, 1000);
+	assert_int_equal(mfw_pread_all(fd, in, 10, 1000), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(in[i], 0);
+	/* asking for more than the file has */
+	assert_int_equal(mfw_pread_all(fd, in, 2, 5000 + sizeof(out) - 1), MFW_E_RANGE);
+	close(fd);
+	unlink(path);
+	full = open("/dev/full", O_WRONLY);
+	if (full >= 0) {
+		assert_int_equal(mfw_write_all(full, out, 10), MFW_E_NOSPC);
+		assert_int_equal(mfw_pwrite_all(full, out, 10, 0), MFW_E_NOSPC);
+		close(full);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_crc),
 		cmocka_unit_test(test_json_str),
+		cmocka_unit_test(test_fs_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
