@@ -12,32 +12,20 @@ command -v bsdiff >/dev/null && command -v bspatch >/dev/null ||
 	fail "bsdiff/bspatch missing: scripts/install-deps.sh installs them"
 command -v python3 >/dev/null || fail "python3 missing"
 
-python3 - "$WORK" <<'PY'
+python3 - "$WORK" "$SRCDIR/tests/data" <<'PY'
 import os, random, sys
+sys.path.insert(0, sys.argv[2])
+from edits import banded, edited
 w = sys.argv[1]
 r = random.Random(1234)
 def put(name, data):
     open(os.path.join(w, name), 'wb').write(bytes(data))
-base = bytes(r.randrange(64) + (i // 4096 % 5) * 40 for i in range(1 << 20))
-edited = bytearray()
-i = 0
-while i < len(base):
-    x = r.randrange(1000)
-    if x < 4:
-        edited += bytes(r.randrange(256) for _ in range(r.randrange(200)))
-    elif x < 7:
-        i += r.randrange(150)
-        continue
-    elif x < 50:
-        edited.append((base[i] + 1) & 255); i += 1
-        continue
-    n = 1 + r.randrange(64)
-    edited += base[i:i + n]; i += n
-edited += base[:50000]
+base = banded(r, 1 << 20, 64, 4096, 5, 40)
+edit = edited(r, base, 1000, 4, 7, 50, 200, 150, 64, 1) + base[:50000]
 put('empty', b'')
 put('small', bytes(r.randrange(256) for _ in range(3000)))
 put('base', base)
-put('edited', edited)
+put('edited', edit)
 put('zeros', bytes(8192))
 put('ones', b'\xff' * 6000)
 put('unrelated', bytes(r.randrange(256) for _ in range(200000)))
@@ -81,20 +69,12 @@ psize=$(wc -c <"$W/edited.mfw")
 
 # a truncated patch: exit 3 (bad input), nothing left at the target
 head -c 100 "$W/edited.mfw" >"$W/trunc.patch"
-set +e
-"$MODEMFW" -q delta apply "$W/base" "$W/trunc.patch" "$W/never" 2>"$W/err"
-rc=$?
-set -e
-[ "$rc" = 3 ] || fail "truncated patch: exit $rc, want 3"
-grep -q "run past the patch end" "$W/err" || fail "truncated patch: message was: $(cat "$W/err")"
+expect_exit 3 "$MODEMFW" -q delta apply "$W/base" "$W/trunc.patch" "$W/never"
+grep -q "run past the patch end" "$WORK/out" || fail "truncated patch: message was: $(cat "$WORK/out")"
 [ ! -e "$W/never" ] || fail "truncated patch left an output file"
 ls "$W" | grep -q 'never\.part' && fail "truncated patch left a temporary file"
 
 # usage errors
-set +e
-"$MODEMFW" delta diff only-two args 2>/dev/null
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "usage error: exit $rc, want 2"
+expect_exit 2 "$MODEMFW" delta diff only-two args
 
 echo "delta interop: $n pairs both ways OK"
