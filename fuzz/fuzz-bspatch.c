@@ -11,6 +11,9 @@
  * (the small decoder, which bzdec.c leaves to libbz2).
  */
 #include <modemfw/modemfw.h>
+
+#include "delta/delta.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +21,6 @@
 #define OLD_SIZE 4096
 
 static uint8_t old_data[OLD_SIZE];
-
-static int mem_read(void *user, uint64_t off, void *buf, size_t len)
-{
-	const uint8_t **p = user;
-	const uint8_t *base = p[0];
-	uint64_t size = (uint64_t)(p[1] - p[0]);
-	if (off > size || len > size - off)
-		return MFW_E_RANGE;
-	memcpy(buf, base + off, len);
-	return 0;
-}
 
 /* counts the output and hashes it (FNV-1a), so the two decoders' outputs can be compared */
 struct sink {
@@ -50,10 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mfw_ctx *ctx;
-	const uint8_t *oldp[2] = { old_data, old_data + OLD_SIZE };
-	const uint8_t *patchp[2] = { data, data + size };
-	struct mfw_delta_reader old = { mem_read, OLD_SIZE, oldp };
-	struct mfw_delta_reader patch = { mem_read, size, patchp };
+	struct mfw_delta_span oldp = { old_data, OLD_SIZE }, patchp = { data, size };
+	struct mfw_delta_reader old = { mfw_delta_span_read, OLD_SIZE, &oldp };
+	struct mfw_delta_reader patch = { mfw_delta_span_read, size, &patchp };
 	uint64_t new_size = 0;
 	struct sink sink = { 0, 0xcbf29ce484222325ull };
 	struct mfw_delta_writer out = { count_write, &sink };

@@ -11,6 +11,7 @@
  */
 #include <modemfw/modemfw.h>
 
+#include "delta/delta.h"
 #include "util/hash.h"
 
 #include <stdint.h>
@@ -20,20 +21,6 @@
 #define OLD_SIZE 4096
 
 static uint8_t old_data[OLD_SIZE];
-
-struct span {
-	const uint8_t *p;
-	uint64_t n;
-};
-
-static int mem_read(void *user, uint64_t off, void *buf, size_t len)
-{
-	const struct span *s = user;
-	if (off > s->n || len > s->n - off)
-		return MFW_E_RANGE;
-	memcpy(buf, s->p + off, len);
-	return 0;
-}
 
 static int count_write(void *user, const void *buf, size_t len)
 {
@@ -52,9 +39,9 @@ static uint64_t get64(const uint8_t *p)
 
 static void one(struct mfw_ctx *ctx, const uint8_t *data, size_t size)
 {
-	struct span so = { old_data, OLD_SIZE }, sp = { data, size };
-	struct mfw_delta_reader old = { mem_read, OLD_SIZE, &so };
-	struct mfw_delta_reader patch = { mem_read, size, &sp };
+	struct mfw_delta_span so = { old_data, OLD_SIZE }, sp = { data, size };
+	struct mfw_delta_reader old = { mfw_delta_span_read, OLD_SIZE, &so };
+	struct mfw_delta_reader patch = { mfw_delta_span_read, size, &sp };
 	uint64_t written = 0, new_size = 0;
 	struct mfw_delta_writer out = { count_write, &written };
 	struct mfw_delta_apply_opts opts = { .max_new_size = 1 << 20 };

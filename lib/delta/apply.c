@@ -880,17 +880,12 @@ free_applier:
 
 /* ---- buffer form ---- */
 
-struct mem_reader {
-	const uint8_t *p;
-	uint64_t n;
-};
-
-static int mem_read(void *user, uint64_t off, void *buf, size_t len)
+int mfw_delta_span_read(void *user, uint64_t off, void *buf, size_t len)
 {
-	struct mem_reader *m = user;
-	if (off > m->n || len > m->n - off)
+	const struct mfw_delta_span *s = user;
+	if (off > s->n || len > s->n - off)
 		return MFW_E_RANGE;
-	memcpy(buf, m->p + off, len);
+	memcpy(buf, s->p + off, len);
 	return 0;
 }
 
@@ -916,9 +911,9 @@ int mfw_delta_apply_buf(struct mfw_ctx *ctx, const uint8_t *old, size_t old_size
 			size_t *new_size, const struct mfw_delta_apply_opts *opts,
 			struct mfw_delta_stats *stats)
 {
-	struct mem_reader ro = { old, old_size }, rp = { patch, patch_size };
-	struct mfw_delta_reader rold = { mem_read, old_size, &ro };
-	struct mfw_delta_reader rpatch = { mem_read, patch_size, &rp };
+	struct mfw_delta_span ro = { old, old_size }, rp = { patch, patch_size };
+	struct mfw_delta_reader rold = { mfw_delta_span_read, old_size, &ro };
+	struct mfw_delta_reader rpatch = { mfw_delta_span_read, patch_size, &rp };
 	struct mem_writer w = { 0 };
 	struct mfw_delta_writer wr = { mem_write, &w };
 	struct mfw_delta_apply_opts o = { 0 };

@@ -214,6 +214,16 @@ int mfw_delta_select(struct mfw_ctx *ctx, const uint8_t *old, int64_t old_size,
  * A byte source for the writer: either a buffer or a file read by offset,
  * so old and new need not stay in memory while the streams are encoded.
  */
+/*
+ * Bytes in memory as a mfw_delta_reader: { mfw_delta_span_read, n, &span }.
+ * A read outside them is MFW_E_RANGE.
+ */
+struct mfw_delta_span {
+	const uint8_t *p;
+	uint64_t n;
+};
+int mfw_delta_span_read(void *user, uint64_t off, void *buf, size_t len);
+
 struct mfw_delta_src {
 	const uint8_t *p;
 	int fd;

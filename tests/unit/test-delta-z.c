@@ -228,25 +228,11 @@ static int count_write(void *user, const void *buf, size_t len)
 	return 0;
 }
 
-struct memr {
-	const uint8_t *p;
-	size_t n;
-};
-
-static int mem_read(void *user, uint64_t off, void *buf, size_t len)
-{
-	struct memr *m = user;
-	if (off > m->n || len > m->n - off)
-		return MFW_E_RANGE;
-	memcpy(buf, m->p + off, len);
-	return 0;
-}
-
 /* apply_io with a counting writer: no output buffer sized from the hostile header */
 static int apply_counting(const uint8_t *o, size_t on, const uint8_t *p, size_t pn, struct mfw_delta_stats *st)
 {
-	struct memr mo = { o, on }, mp = { p, pn };
-	struct mfw_delta_reader ro = { mem_read, on, &mo }, rp = { mem_read, pn, &mp };
+	struct mfw_delta_span mo = { o, on }, mp = { p, pn };
+	struct mfw_delta_reader ro = { mfw_delta_span_read, on, &mo }, rp = { mfw_delta_span_read, pn, &mp };
 	uint64_t written = 0;
 	struct mfw_delta_writer w = { count_write, &written };
 

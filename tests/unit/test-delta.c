@@ -377,20 +377,6 @@ static int count_write(void *user, const void *buf, size_t len)
 	return 0;
 }
 
-struct buf_reader {
-	const uint8_t *p;
-	size_t n;
-};
-
-static int buf_read(void *user, uint64_t off, void *buf, size_t len)
-{
-	struct buf_reader *b = user;
-	if (off > b->n || len > b->n - off)
-		return MFW_E_RANGE;
-	memcpy(buf, b->p + off, len);
-	return 0;
-}
-
 static uint64_t apply_peak(size_t n, unsigned threads)
 {
 	struct mfw_delta_apply_opts o = { .threads = threads };
@@ -398,16 +384,16 @@ static uint64_t apply_peak(size_t n, unsigned threads)
 	uint8_t *old = random_bytes(n, 256), *patch;
 	size_t nn, psize;
 	uint8_t *nw = edit(old, n, &nn);
-	struct buf_reader ro = { old, n }, rp;
-	struct mfw_delta_reader rold = { buf_read, n, &ro }, rpatch;
+	struct mfw_delta_span ro = { old, n }, rp;
+	struct mfw_delta_reader rold = { mfw_delta_span_read, n, &ro }, rpatch;
 	struct count_writer cw = { 0, 0 };
 	struct mfw_delta_writer w = { count_write, &cw };
 	struct mfw_delta_stats st;
 
 	assert_int_equal(mfw_ctx_new(&ctx), 0);
 	assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, nn, &patch, &psize, NULL, NULL), 0);
-	rp = (struct buf_reader){ patch, psize };
-	rpatch = (struct mfw_delta_reader){ buf_read, psize, &rp };
+	rp = (struct mfw_delta_span){ patch, psize };
+	rpatch = (struct mfw_delta_reader){ mfw_delta_span_read, psize, &rp };
 	assert_int_equal(mfw_delta_apply_io(ctx, &rold, &rpatch, &w, &o, &st), 0);
 	assert_int_equal(cw.n, nn);
 	assert_int_equal(cw.crc, mfw_crc32(0, nw, nn));
