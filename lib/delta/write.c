@@ -29,9 +29,9 @@
 #include "delta/delta.h"
 
 #include "core/core.h"
+#include "util/fs.h"
 
 #include <bzlib.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,14 +48,9 @@ static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, si
 		*out = s->p + off;
 		return 0;
 	}
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(s->fd, buf + done, n - done, (off_t)(off + (int64_t)done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return MFW_E_IO;
-		done += (size_t)r;
-	}
+	/* a file that ends early is an I/O error here, as a failing read */
+	if (mfw_pread_all(s->fd, buf, n, (uint64_t)off) < 0)
+		return MFW_E_IO;
 	*out = buf;
 	return 0;
 }

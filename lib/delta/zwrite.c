@@ -18,9 +18,9 @@
 
 #include "core/core.h"
 #include "util/bytes.h"
+#include "util/fs.h"
 #include "util/hash.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,17 +67,8 @@ static int src_read(const struct mfw_delta_src *s, int64_t off, uint8_t *buf, si
 		memcpy(buf, s->p + off, len);
 		return 0;
 	}
-	while (len) {
-		ssize_t r = pread(s->fd, buf, len, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return MFW_E_IO;
-		buf += r;
-		off += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	/* a file that ends early is an I/O error here, as a failing read */
+	return mfw_pread_all(s->fd, buf, len, (uint64_t)off) < 0 ? MFW_E_IO : 0;
 }
 
 /*
