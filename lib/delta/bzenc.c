@@ -10,10 +10,11 @@
  *     (CRC-32, MSB first, polynomial 0x04c11db7) covers the bytes before
  *     RLE1.
  *  2. BWT over the block's cyclic rotations. libdivsufsort sorts suffixes,
- *     not rotations, so the block is sorted doubled (suffixes of BB that
- *     start in the first copy compare as the rotations do; equal rotations,
- *     in a periodic block, may come in any order, as they decode to the same
- *     bytes). origPtr is the row of rotation 0.
+ *     not rotations: the block is sorted rotated to its least rotation (a
+ *     Lyndon word, whose rotations sort as its suffixes), or, when periodic,
+ *     doubled (suffixes of BB that start in the first copy compare as the
+ *     rotations do; equal rotations may come in any order, as they decode to
+ *     the same bytes). origPtr is the row of rotation 0.
  *  3. MTF over the symbols used, runs of zeros written in bijective base 2
  *     (RUNA = 1, RUNB = 2 per digit), values v > 0 as v + 1, then EOB.
  *  4. Huffman: 2 to 6 tables, one chosen per group of 50 symbols (the
@@ -629,10 +630,64 @@ static void optimize(const uint16_t *sym, size_t nsym, int alpha, const uint32_t
 
 /* ---- the block ---- */
 
+/*
+ * The start of the block's least rotation, or n when the block is a power
+ * of a shorter string (two rotations are equal). Two candidate starts i < j
+ * are compared k bytes deep; the loser and the k starts after it cannot be
+ * the least (O(n) steps, no memory).
+ */
+static size_t least_rotation(const uint8_t *s, size_t n)
+{
+	size_t i = 0, j = 1, k = 0;
+
+	while (i < n && j < n && k < n) {
+		size_t x = i + k, y = j + k; /* both below 2n */
+		uint8_t a = s[x < n ? x : x - n], b = s[y < n ? y : y - n];
+		if (a == b) {
+			k++;
+			continue;
+		}
+		if (a > b)
+			i += k + 1;
+		else
+			j += k + 1;
+		if (i == j)
+			j++;
+		k = 0;
+	}
+	if (k >= n)
+		return n;
+	return i < j ? i : j;
+}
+
+/*
+ * bzip2's BWT sorts the block's rotations. Rotated to start at its least
+ * rotation, a block that is not a power of a shorter string is a Lyndon
+ * word, and a Lyndon word's rotations sort exactly as its suffixes do (it
+ * is smaller than each of its proper suffixes and has no border), so one
+ * suffix sort of n bytes gives the same order as the sort of the doubled
+ * block, 2n bytes with an n-byte repeat in the middle, which took twice
+ * the time and more. Periodic blocks (a run of RLE1 zeros in a diff
+ * stream can make one) keep the doubled sort.
+ */
 static size_t do_bwt(struct mfw_bzenc *e, size_t n)
 {
-	size_t orig = 0, j = 0;
+	size_t orig = 0, j = 0, m = n > 1 ? least_rotation(e->blk, n) : n;
 
+	if (m < n) {
+		uint8_t *w = e->blk + n;
+		size_t start = (n - m) % n; /* where the block itself begins in w */
+		memcpy(w, e->blk + m, n - m);
+		memcpy(w + (n - m), e->blk, m);
+		divsufsort(w, e->sa, (int32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			size_t k = (size_t)e->sa[i];
+			if (k == start)
+				orig = i;
+			e->bwt[i] = w[k ? k - 1 : n - 1];
+		}
+		return orig;
+	}
 	memcpy(e->blk + n, e->blk, n);
 	divsufsort(e->blk, e->sa, (int32_t)(2 * n));
 	for (size_t i = 0; i < 2 * n; i++) {

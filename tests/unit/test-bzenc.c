@@ -145,6 +145,37 @@ static void test_periodic(void **state)
 	free(b);
 }
 
+/*
+ * Blocks that are not periodic but nearly: the rotation sort must compare
+ * up to n bytes deep, and the least rotation starts anywhere (the encoder
+ * sorts the block rotated to it as a Lyndon word). One byte changed in a
+ * periodic block, at the start, the middle and the end; a power cut short.
+ */
+static void test_near_periodic(void **state)
+{
+	(void)state;
+	const char *pat[] = { "ab", "abc", "zzzzy", "\0\0\0\0\xfb" };
+	const size_t plen[] = { 2, 3, 5, 5 };
+	size_t n = 30011;
+	uint8_t *b = malloc(n);
+
+	assert_non_null(b);
+	for (size_t k = 0; k < sizeof(pat) / sizeof(pat[0]); k++) {
+		size_t at[] = { 0, 1, n / 2, n - 2, n - 1 };
+		for (size_t a = 0; a < sizeof(at) / sizeof(at[0]); a++) {
+			for (size_t i = 0; i < n; i++)
+				b[i] = (uint8_t)pat[k][i % plen[k]];
+			b[at[a]] ^= 0x40;
+			roundtrip(b, n, 1);
+		}
+		for (size_t i = 0; i < n; i++)
+			b[i] = (uint8_t)pat[k][i % plen[k]];
+		roundtrip(b, plen[k] * 9 + 1, 1); /* not a whole number of periods */
+		roundtrip(b, n, 1);
+	}
+	free(b);
+}
+
 static void test_random(void **state)
 {
 	(void)state;
@@ -260,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_all_symbols),
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_periodic),
+		cmocka_unit_test(test_near_periodic),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_skewed),
 		cmocka_unit_test(test_sparse),
