@@ -5,6 +5,7 @@
 /* Internals shared by the delta engine's files. */
 #include <modemfw/delta.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #define MFW_BSDIFF40_MAGIC "BSDIFF40"
@@ -190,6 +191,11 @@ struct mfw_delta_index {
 	const uint8_t *new_data;
 	int64_t new_size;
 	const uint8_t *covered;
+	/* while it is built: the filter is whole, and the next position of new to mark (shared by two threads) */
+	pthread_mutex_t lock;
+	pthread_cond_t filter_done;
+	bool filter_ready;
+	int64_t mark_next;
 };
 
 /*

@@ -365,13 +365,29 @@ void mfw_delta_index_free(struct mfw_delta_index *ix)
 	ix->sa = NULL;
 }
 
+/* positions of new per piece of the hits the two threads share out */
+#define MARK_PIECE (1 << 16)
+
+/* mark pieces of new until none is left: by the helper, then also by the sorter once its sort is done */
+static void mark_pieces(struct mfw_delta_index *ix)
+{
+	for (;;) {
+		int64_t from = __atomic_fetch_add(&ix->mark_next, MARK_PIECE, __ATOMIC_RELAXED);
+		if (from >= ix->new_size)
+			break;
+		int64_t to = from + MARK_PIECE < ix->new_size ? from + MARK_PIECE : ix->new_size;
+		mark_hits(ix, ix->new_data, ix->new_size, ix->covered, ix->hits, from, to);
+	}
+}
+
 /*
  * The filter and the prefix table need only the block, not its suffix
  * array: a helper thread makes them while divsufsort runs (on a 53 MB
- * block of a tar of modules they took a third as long as the sort).
- * bucket[k] = first SA index whose suffix starts with a 2-byte key >= k,
- * that is the number of suffixes with a smaller key; the single 1-byte
- * suffix counts as key (c << 8), which sorts before every (c, x) suffix.
+ * block of a tar of modules they took a third as long as the sort), then
+ * probes new against the filter. bucket[k] = first SA index whose suffix
+ * starts with a 2-byte key >= k, that is the number of suffixes with a
+ * smaller key; the single 1-byte suffix counts as key (c << 8), which sorts
+ * before every (c, x) suffix.
  */
 static void *index_side(void *arg)
 {
@@ -384,6 +400,10 @@ static void *index_side(void *arg)
 		uint64_t h = hash12(blk + i);
 		ix->filter[filter_word(ix, h)] |= filter_mask(h);
 	}
+	pthread_mutex_lock(&ix->lock);
+	ix->filter_ready = true;
+	pthread_cond_signal(&ix->filter_done);
+	pthread_mutex_unlock(&ix->lock);
 	memset(bucket, 0, 65537 * sizeof(int32_t));
 	for (int64_t i = 0; i + 1 < len; i++)
 		bucket[(unsigned)blk[i] << 8 | blk[i + 1]]++;
@@ -396,14 +416,25 @@ static void *index_side(void *arg)
 			sum += c;
 		}
 	}
-	if (ix->hits && ix->new_data) {
-		mark_hits(ix, ix->new_data, ix->new_size, ix->covered, ix->hits, 0, ix->new_size);
-		ix->hits_ready = true;
-		/* the search needs only the hits: the filter's memory goes before the search starts */
-		mfw_delta_unmap(ix->mem, ix->filter, ix->filter_bytes);
-		ix->filter = NULL;
-	}
+	if (ix->hits && ix->new_data)
+		mark_pieces(ix);
 	return NULL;
+}
+
+/*
+ * The sort done, help the helper with the probes: on the kernel Image
+ * (blocks of 6.9 MB, 20 MB of new) the helper's probes outlasted the sort
+ * by 0.03-0.09 s a block, with the sorter idle.
+ */
+static void help_mark(struct mfw_delta_index *ix)
+{
+	if (!ix->hits || !ix->new_data)
+		return;
+	pthread_mutex_lock(&ix->lock);
+	while (!ix->filter_ready)
+		pthread_cond_wait(&ix->filter_done, &ix->lock);
+	pthread_mutex_unlock(&ix->lock);
+	mark_pieces(ix);
 }
 
 int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_t blk_off, int64_t blk_len,
@@ -439,13 +470,25 @@ int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_
 		mfw_delta_index_free(ix);
 		return MFW_E_NOMEM;
 	}
+	pthread_mutex_init(&ix->lock, NULL);
+	pthread_cond_init(&ix->filter_done, NULL);
 	if (threads > 1)
 		side = pthread_create(&tid, NULL, index_side, ix) == 0;
 	rc = divsufsort(blk, ix->sa, (int32_t)blk_len);
-	if (side)
+	if (side) {
+		help_mark(ix);
 		pthread_join(tid, NULL);
-	else
+	} else {
 		index_side(ix);
+	}
+	pthread_cond_destroy(&ix->filter_done);
+	pthread_mutex_destroy(&ix->lock);
+	if (ix->hits && ix->new_data) {
+		ix->hits_ready = true;
+		/* the search needs only the hits: the filter's memory goes before the search starts */
+		mfw_delta_unmap(ix->mem, ix->filter, ix->filter_bytes);
+		ix->filter = NULL;
+	}
 	if (rc != 0) {
 		mfw_delta_index_free(ix);
 		return MFW_E_NOMEM;
