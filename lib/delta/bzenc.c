@@ -68,7 +68,7 @@ struct mfw_bzenc {
 	int level;
 	size_t cap;   /* RLE1 bytes the block may hold */
 	size_t room;  /* the cap of the level the buffers were made for */
-	uint8_t *blk; /* 2 * cap: the block, then its copy for the sort */
+	uint8_t *blk; /* 2 * cap: the block, then the copy that is sorted (rotated, or the block again) */
 	int32_t *sa;  /* 2 * cap */
 	uint8_t *bwt; /* cap */
 	uint16_t *sym; /* cap + 1 */
@@ -672,31 +672,31 @@ static size_t least_rotation(const uint8_t *s, size_t n)
  */
 static size_t do_bwt(struct mfw_bzenc *e, size_t n)
 {
-	size_t orig = 0, j = 0, m = n > 1 ? least_rotation(e->blk, n) : n;
+	size_t orig = 0, j = 0, m = least_rotation(e->blk, n);
+	const uint8_t *t;  /* what is sorted: its suffixes that start below n are the rows */
+	size_t len, start; /* t's length; where the block itself begins in t */
 
 	if (m < n) {
 		uint8_t *w = e->blk + n;
-		size_t start = (n - m) % n; /* where the block itself begins in w */
 		memcpy(w, e->blk + m, n - m);
 		memcpy(w + (n - m), e->blk, m);
-		divsufsort(w, e->sa, (int32_t)n);
-		for (size_t i = 0; i < n; i++) {
-			size_t k = (size_t)e->sa[i];
-			if (k == start)
-				orig = i;
-			e->bwt[i] = w[k ? k - 1 : n - 1];
-		}
-		return orig;
+		t = w;
+		len = n;
+		start = (n - m) % n;
+	} else {
+		memcpy(e->blk + n, e->blk, n);
+		t = e->blk;
+		len = 2 * n;
+		start = 0;
 	}
-	memcpy(e->blk + n, e->blk, n);
-	divsufsort(e->blk, e->sa, (int32_t)(2 * n));
-	for (size_t i = 0; i < 2 * n; i++) {
+	divsufsort(t, e->sa, (int32_t)len);
+	for (size_t i = 0; i < len; i++) {
 		size_t k = (size_t)e->sa[i];
 		if (k >= n)
 			continue;
-		if (k == 0)
+		if (k == start)
 			orig = j;
-		e->bwt[j++] = e->blk[k ? k - 1 : n - 1];
+		e->bwt[j++] = t[k ? k - 1 : n - 1];
 	}
 	return orig;
 }

@@ -365,6 +365,12 @@ void mfw_delta_index_free(struct mfw_delta_index *ix)
 	ix->sa = NULL;
 }
 
+/* with new given, the hits are made while the block is indexed (else the search makes them) */
+static inline bool probes_beside_sort(const struct mfw_delta_index *ix)
+{
+	return ix->new_data != NULL;
+}
+
 /* positions of new per piece of the hits the two threads share out */
 #define MARK_PIECE (1 << 16)
 
@@ -416,7 +422,7 @@ static void *index_side(void *arg)
 			sum += c;
 		}
 	}
-	if (ix->hits && ix->new_data)
+	if (probes_beside_sort(ix))
 		mark_pieces(ix);
 	return NULL;
 }
@@ -428,7 +434,7 @@ static void *index_side(void *arg)
  */
 static void help_mark(struct mfw_delta_index *ix)
 {
-	if (!ix->hits || !ix->new_data)
+	if (!probes_beside_sort(ix))
 		return;
 	pthread_mutex_lock(&ix->lock);
 	while (!ix->filter_ready)
@@ -483,7 +489,7 @@ int mfw_delta_index_build(struct mfw_delta_index *ix, const uint8_t *blk, int64_
 	}
 	pthread_cond_destroy(&ix->filter_done);
 	pthread_mutex_destroy(&ix->lock);
-	if (ix->hits && ix->new_data) {
+	if (probes_beside_sort(ix)) {
 		ix->hits_ready = true;
 		/* the search needs only the hits: the filter's memory goes before the search starts */
 		mfw_delta_unmap(ix->mem, ix->filter, ix->filter_bytes);
