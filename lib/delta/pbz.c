@@ -30,10 +30,17 @@
  * decodes the stream sequentially from its start and skips what it was
  * already given, so every verdict is the sequential decoder's.
  *
+ * Block k goes to decoder k % n. Each decoder holds up to AHEAD blocks:
+ * once it has decoded one it goes on with its next while the caller still
+ * reads an earlier one. With one block each, a decoder that finished its
+ * block sat idle until the caller had read the block before it, and the
+ * caller then waited for the other decoder alone (a third of libcrypto's
+ * 2.6 MB apply was the caller waiting).
+ *
  * Memory is fixed: per decoder thread its bzip2 state, 1 MiB of output
- * slots (a block of code diffs decodes to a few hundred KB, so the next
- * block is usually decoded whole while the caller uses this one) and
- * 128 KiB of input buffers; the scanner holds 64 KiB.
+ * slots (a block of code diffs decodes to a few hundred KB) shared by the
+ * blocks it holds, in order, and 128 KiB of input buffers; the scanner
+ * holds 64 KiB.
  */
 #include "delta/delta.h"
 
@@ -52,9 +59,20 @@
 #define PIECE (64 * 1024)
 /* the scanner keeps this many candidates ahead */
 #define CANDS (DEC_MAX + 2)
+/* blocks a decoder holds at once (decoding or decoded, not yet read) */
+#define AHEAD 4
 
 /* libbz2's allocations a decoder keeps from one block to the next (state, block array; ll16/ll4 with --small) */
 #define KEEP 4
+
+/* one block a decoder holds: its window, then its verdict (set under z->mu) */
+struct blk {
+	uint64_t start, end; /* bits in the patch */
+	bool done;  /* the whole block is in the ring (or it failed) */
+	bool failed;
+	bool late;  /* it failed after some of its output went into the ring (bzdec.c: CRC, run at the end) */
+	uint32_t crc;
+};
 
 struct dec {
 	struct mfw_delta_pbz *z;
@@ -65,17 +83,32 @@ struct dec {
 	} keep[KEEP];
 	pthread_t tid;
 	bool started;
-	/* the window to decode, set under z->mu; bits are offsets in the patch */
-	bool assigned;
-	uint64_t start, end;
-	/* output, a ring of slots */
+	pthread_cond_t cv; /* this decoder waits here: for a block, or for a free slot */
+	bool waiting;
+	/*
+	 * Its blocks, blk[i % AHEAD] for its i-th: assigned by the caller,
+	 * started by the decoder, read (consumed) by the caller; under z->mu.
+	 */
+	struct blk blk[AHEAD];
+	uint64_t nassigned, nstarted, nconsumed;
+	/* the block being decoded (the decoder's own) */
+	uint64_t start, end, local;
+	bool late;
+	/*
+	 * Output: SLOTS buffers. The ring lists the filled ones in order, each
+	 * with its length and its block's local number; the free ones are a
+	 * stack, so the buffer just read is the next one written (warm in the
+	 * cache, and only the pages of the buffers in use ever get touched).
+	 */
 	uint8_t *buf[SLOTS];
+	uint8_t ring[SLOTS];
 	size_t len[SLOTS];
+	uint64_t tag[SLOTS];
 	unsigned head, tail, count;
 	size_t pos;
-	bool done;  /* the whole block is in the ring (or it failed) */
-	bool failed;
-	bool late;  /* it failed after some of its output went into the ring (bzdec.c: CRC, run at the end) */
+	uint8_t freel[SLOTS];
+	unsigned nfree;
+	int held; /* the buffer the decoder writes, or -1 */
 	struct mfw_bzdec *fast; /* bzdec.c, made on the first block; NULL: libbz2 only */
 	bool no_fast;
 	uint32_t crc;
@@ -97,7 +130,8 @@ struct mfw_delta_pbz {
 	unsigned n;
 	struct dec *d[DEC_MAX];
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;      /* the caller waits here for the decoder it reads */
+	struct dec *waiting_on; /* that decoder, while the caller waits */
 	bool stop;
 	/* scanner: bytes [sbase, sbase + slen) of the patch in sbuf */
 	uint8_t sbuf[PIECE + 8];
@@ -111,7 +145,8 @@ struct mfw_delta_pbz {
 	/* consumer */
 	uint64_t cur;      /* block being consumed */
 	uint64_t assigned; /* blocks handed to decoders */
-	struct cand wstart[DEC_MAX]; /* window of the block each decoder has, by block % n */
+	bool eos_seen; /* the end marker is the next candidate after the last block assigned */
+	struct cand eos;
 	uint32_t comb;
 	uint64_t delivered;
 	uint64_t block_from; /* delivered when block cur began */
@@ -184,15 +219,20 @@ static int scan_next(struct mfw_delta_pbz *z, struct cand *c)
 	return 1;
 }
 
-/* Wait for a free output slot; false when told to stop. */
+/* Wait for a free output buffer and hold it (d->held); false when told to stop. */
 static bool slot_wait(struct dec *d)
 {
 	struct mfw_delta_pbz *z = d->z;
 	bool ok;
 	pthread_mutex_lock(&z->mu);
-	while (d->count == SLOTS && !z->stop)
-		pthread_cond_wait(&z->cv, &z->mu);
+	while (!d->nfree && !z->stop) {
+		d->waiting = true;
+		pthread_cond_wait(&d->cv, &z->mu);
+		d->waiting = false;
+	}
 	ok = !z->stop;
+	if (ok)
+		d->held = d->freel[--d->nfree];
 	pthread_mutex_unlock(&z->mu);
 	return ok;
 }
@@ -201,16 +241,27 @@ static void slot_push(struct dec *d, size_t len, bool done, bool failed)
 {
 	struct mfw_delta_pbz *z = d->z;
 	pthread_mutex_lock(&z->mu);
-	if (len) {
-		d->len[d->head] = len;
-		d->head = (d->head + 1) % SLOTS;
-		d->count++;
+	if (d->held >= 0) {
+		if (len) {
+			d->ring[d->head] = (uint8_t)d->held;
+			d->len[d->head] = len;
+			d->tag[d->head] = d->local;
+			d->head = (d->head + 1) % SLOTS;
+			d->count++;
+		} else {
+			d->freel[d->nfree++] = (uint8_t)d->held;
+		}
+		d->held = -1;
 	}
 	if (done) {
-		d->done = true;
-		d->failed = failed;
+		struct blk *b = &d->blk[d->local % AHEAD];
+		b->done = true;
+		b->failed = failed;
+		b->late = d->late;
+		b->crc = d->crc;
 	}
-	pthread_cond_broadcast(&z->cv);
+	if (z->waiting_on == d)
+		pthread_cond_signal(&z->cv);
 	pthread_mutex_unlock(&z->mu);
 }
 
@@ -290,7 +341,7 @@ static int decode_fast(struct dec *d)
 		return 0;
 	}
 	d->crc = mfw_bzdec_crc(d->fast);
-	slot = d->head;
+	slot = (unsigned)d->held;
 	for (;;) {
 		size_t n = mfw_bzdec_out(d->fast, d->buf[slot] + out_used, SLOT - out_used);
 		if (!n)
@@ -303,7 +354,7 @@ static int decode_fast(struct dec *d)
 				slot_push(d, 0, true, true);
 				return 0;
 			}
-			slot = d->head;
+			slot = (unsigned)d->held;
 		}
 	}
 	if (mfw_bzdec_ok(d->fast)) {
@@ -354,7 +405,7 @@ static void decode_window(struct dec *d)
 	}
 	if (!slot_wait(d))
 		goto out;
-	slot = d->head;
+	slot = (unsigned)d->held;
 	for (;;) {
 		if (!s.avail_in && !input_done) {
 			/* next piece: source bits [bit, min(endbit, bit + 8 * PIECE)) shifted to bytes */
@@ -404,7 +455,7 @@ static void decode_window(struct dec *d)
 			out_used = 0;
 			if (!slot_wait(d))
 				goto out;
-			slot = d->head;
+			slot = (unsigned)d->held;
 		}
 	}
 out:
@@ -421,15 +472,25 @@ static void *dec_thread(void *arg)
 	struct mfw_delta_pbz *z = d->z;
 
 	for (;;) {
+		struct blk *b;
+
 		pthread_mutex_lock(&z->mu);
-		while (!d->assigned && !z->stop)
-			pthread_cond_wait(&z->cv, &z->mu);
+		while (d->nstarted == d->nassigned && !z->stop) {
+			d->waiting = true;
+			pthread_cond_wait(&d->cv, &z->mu);
+			d->waiting = false;
+		}
 		if (z->stop) {
 			pthread_mutex_unlock(&z->mu);
 			return NULL;
 		}
-		d->assigned = false;
+		b = &d->blk[d->nstarted % AHEAD];
+		d->start = b->start;
+		d->end = b->end;
+		d->local = d->nstarted++;
 		pthread_mutex_unlock(&z->mu);
+		d->late = false;
+		d->crc = 0;
 		decode_window(d);
 	}
 }
@@ -460,7 +521,8 @@ static int assign_next(struct mfw_delta_pbz *z)
 	if (r)
 		return -1;
 	if (a.eos) {
-		z->wstart[z->assigned % z->n] = a;
+		z->eos = a;
+		z->eos_seen = true;
 		return 1;
 	}
 	if (cand_at(z, 1, &b))
@@ -468,16 +530,27 @@ static int assign_next(struct mfw_delta_pbz *z)
 	memmove(z->q, z->q + 1, (z->qn - 1) * sizeof(z->q[0]));
 	z->qn--;
 	pthread_mutex_lock(&z->mu);
-	d->start = a.bit;
-	d->end = b.bit;
-	d->head = d->tail = d->count = 0;
-	d->pos = 0;
-	d->done = d->failed = d->late = false;
-	d->assigned = true;
-	pthread_cond_broadcast(&z->cv);
+	d->blk[d->nassigned % AHEAD] = (struct blk){ .start = a.bit, .end = b.bit };
+	d->nassigned++;
+	if (d->waiting)
+		pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&z->mu);
-	z->wstart[z->assigned % z->n] = a;
 	z->assigned++;
+	return 0;
+}
+
+/*
+ * Assign windows until every decoder holds AHEAD blocks (block k goes to
+ * decoder k % n, so blocks cur .. cur + n * AHEAD - 1 are spread evenly)
+ * or the end marker is next. -1 when the patch cannot be read.
+ */
+static int assign_ahead(struct mfw_delta_pbz *z)
+{
+	while (!z->eos_seen && z->assigned < z->cur + (uint64_t)z->n * AHEAD) {
+		int r = assign_next(z);
+		if (r)
+			return r < 0 ? -1 : 0;
+	}
 	return 0;
 }
 
@@ -487,7 +560,9 @@ void mfw_delta_pbz_close(struct mfw_delta_pbz *z)
 		return;
 	pthread_mutex_lock(&z->mu);
 	z->stop = true;
-	pthread_cond_broadcast(&z->cv);
+	for (unsigned i = 0; i < z->n; i++)
+		if (z->d[i])
+			pthread_cond_signal(&z->d[i]->cv);
 	pthread_mutex_unlock(&z->mu);
 	for (unsigned i = 0; i < z->n; i++) {
 		struct dec *d = z->d[i];
@@ -495,6 +570,7 @@ void mfw_delta_pbz_close(struct mfw_delta_pbz *z)
 			continue;
 		if (d->started)
 			pthread_join(d->tid, NULL);
+		pthread_cond_destroy(&d->cv);
 		for (int k = 0; k < SLOTS; k++)
 			mfw_delta_free(z->mem, d->buf[k], SLOT);
 		for (int k = 0; k < KEEP; k++)
@@ -549,6 +625,11 @@ int mfw_delta_pbz_open(struct mfw_delta_pbz **out, const struct mfw_delta_reader
 		}
 		memset(d, 0, sizeof(*d));
 		d->z = z;
+		pthread_cond_init(&d->cv, NULL);
+		d->held = -1;
+		for (unsigned k = 0; k < SLOTS; k++)
+			d->freel[k] = (uint8_t)(SLOTS - 1 - k);
+		d->nfree = SLOTS;
 		z->d[i] = d;
 		for (int k = 0; k < SLOTS; k++)
 			if (!(d->buf[k] = mfw_delta_malloc(mem, SLOT))) {
@@ -569,9 +650,10 @@ int mfw_delta_pbz_open(struct mfw_delta_pbz **out, const struct mfw_delta_reader
 			return 1;
 		}
 	}
-	for (unsigned i = 0; i < decoders; i++)
-		if (assign_next(z))
-			break;
+	if (assign_ahead(z) < 0) {
+		mfw_delta_pbz_close(z);
+		return 1;
+	}
 	*out = z;
 	return 0;
 fail:
@@ -585,22 +667,19 @@ uint64_t mfw_delta_pbz_delivered(const struct mfw_delta_pbz *z)
 }
 
 /*
- * Move past the finished block z->cur: check it, fold its CRC in and hand
- * its decoder the next window. 1 means give up.
+ * Move past the finished block z->cur (b, its decoder's record): check it,
+ * fold its CRC in and hand out the windows its place frees. 1 means give up.
  */
-static int advance(struct mfw_delta_pbz *z, struct dec *d)
+static int advance(struct mfw_delta_pbz *z, struct dec *d, const struct blk *b)
 {
-	if (d->failed)
-		return d->late && z->delivered > z->block_from ? MFW_E_FORMAT : 1;
-	z->comb = (z->comb << 1 | z->comb >> 31) ^ d->crc;
+	if (b->failed)
+		return b->late && z->delivered > z->block_from ? MFW_E_FORMAT : 1;
+	z->comb = (z->comb << 1 | z->comb >> 31) ^ b->crc;
 	z->cur++;
 	z->block_from = z->delivered;
-	if (z->assigned == z->cur - 1 + z->n) {
-		int r = assign_next(z);
-		if (r < 0)
-			return 1;
-	}
-	return 0;
+	/* the record is free once counted: assign_ahead may reuse it */
+	d->nconsumed++;
+	return assign_ahead(z) < 0 ? 1 : 0;
 }
 
 /*
@@ -614,25 +693,38 @@ int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, 
 		return 1;
 	for (;;) {
 		struct dec *d;
+		struct blk *b;
+		uint64_t local;
+		bool ready;
+
 		if (z->cur == z->assigned) {
 			/* nothing in flight: the end marker, or a scan that found nothing */
-			if (z->wstart[z->cur % z->n].eos && z->wstart[z->cur % z->n].bit)
+			if (z->eos_seen && z->eos.bit)
 				return 0;
 			z->gave_up = true;
 			return 1;
 		}
 		d = z->d[z->cur % z->n];
+		local = d->nconsumed;
+		b = &d->blk[local % AHEAD];
 		pthread_mutex_lock(&z->mu);
+		/* the slot read last time (of this block or the one before on this decoder) */
 		if (d->count && d->pos == d->len[d->tail]) {
+			d->freel[d->nfree++] = d->ring[d->tail];
 			d->tail = (d->tail + 1) % SLOTS;
 			d->count--;
 			d->pos = 0;
-			pthread_cond_broadcast(&z->cv);
+			if (d->waiting)
+				pthread_cond_signal(&d->cv);
 		}
-		while (!d->count && !d->done)
+		/* the ring holds the decoder's blocks in order: this one's bytes come first */
+		while (!(ready = d->count && d->tag[d->tail] == local) && !b->done) {
+			z->waiting_on = d;
 			pthread_cond_wait(&z->cv, &z->mu);
-		if (d->count) {
-			*p = d->buf[d->tail] + d->pos;
+			z->waiting_on = NULL;
+		}
+		if (ready) {
+			*p = d->buf[d->ring[d->tail]] + d->pos;
 			*n = d->len[d->tail] - d->pos < want ? d->len[d->tail] - d->pos : want;
 			d->pos += *n;
 			pthread_mutex_unlock(&z->mu);
@@ -641,7 +733,7 @@ int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, 
 		}
 		pthread_mutex_unlock(&z->mu);
 		/* the block is done and drained */
-		int r = advance(z, d);
+		int r = advance(z, d, b);
 		if (r) {
 			z->gave_up = true;
 			return r;
@@ -662,7 +754,7 @@ int mfw_delta_pbz_finish(struct mfw_delta_pbz *z)
 		return r;
 	if (r || n)
 		return 1;
-	c = z->wstart[z->cur % z->n];
+	c = z->eos;
 	if (z->patch->read(z->patch->user, (c.bit + 48) / 8, b, 5) < 0)
 		return 1;
 	{

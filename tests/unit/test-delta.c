@@ -618,6 +618,44 @@ static void test_parallel_decode(void **state)
 	free(old);
 }
 
+/*
+ * Blocks that each decode to more than a decoder's output buffers hold
+ * (1 MiB), so a decoder that
+ * runs ahead to its next block waits for buffers while the caller reads
+ * the other decoder's block: the same output, no deadlock.
+ */
+static void test_parallel_decode_long_blocks(void **state)
+{
+	size_t n = 12u << 20, psize;
+	uint8_t *old = calloc(n, 1), *diff = calloc(n, 1);
+	struct mfw_ctx *ctx;
+	(void)state;
+
+	assert_non_null(old);
+	assert_non_null(diff);
+	/* a changed byte every 80: 79 zeros are one run (5 bytes), a block about 1.3 MB */
+	for (size_t i = 0; i < n; i += 80)
+		diff[i] = (uint8_t)(i >> 12 | 1);
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	{
+		uint8_t *patch = patch_level(n, diff, 1, 0, 0, &psize);
+		struct mfw_delta_apply_opts o = { .threads = 2 };
+		uint8_t *out = NULL;
+		size_t outn = 0;
+
+		assert_true(count_blocks(patch + 32 + mfw_delta_get_off(patch + 8),
+					 (size_t)mfw_delta_get_off(patch + 16)) >= 8);
+		assert_int_equal(mfw_delta_apply_buf(ctx, old, n, patch, psize, &out, &outn, &o, NULL), 0);
+		assert_int_equal(outn, n);
+		assert_memory_equal(out, diff, n);
+		free(out);
+		free(patch);
+	}
+	mfw_ctx_free(ctx);
+	free(diff);
+	free(old);
+}
+
 /* ---- interoperability with Debian's bsdiff 4.3 ---- */
 
 static bool have(const char *path)
@@ -796,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_apply_file_is_atomic),
 		cmocka_unit_test(test_multiblock_streams),
 		cmocka_unit_test(test_parallel_decode),
+		cmocka_unit_test(test_parallel_decode_long_blocks),
 		cmocka_unit_test(test_interop_debian),
 	};
 	rng_state = 0x243F6A8885A308D3ull; /* the inputs these tests were written against */
