@@ -86,8 +86,9 @@ struct dec {
 	pthread_cond_t cv; /* this decoder waits here: for a block, or for a free slot */
 	bool waiting;
 	/*
-	 * Its blocks, blk[i % AHEAD] for its i-th: assigned by the caller,
-	 * started by the decoder, read (consumed) by the caller; under z->mu.
+	 * Its blocks, blk[i % AHEAD] for its i-th: assigned by the caller and
+	 * started by the decoder (under z->mu), read (consumed) by the caller
+	 * (nconsumed is the caller's alone).
 	 */
 	struct blk blk[AHEAD];
 	uint64_t nassigned, nstarted, nconsumed;
@@ -145,8 +146,7 @@ struct mfw_delta_pbz {
 	/* consumer */
 	uint64_t cur;      /* block being consumed */
 	uint64_t assigned; /* blocks handed to decoders */
-	bool eos_seen; /* the end marker is the next candidate after the last block assigned */
-	struct cand eos;
+	struct cand eos; /* eos.eos: the end marker is the next candidate after the last block assigned */
 	uint32_t comb;
 	uint64_t delivered;
 	uint64_t block_from; /* delivered when block cur began */
@@ -522,7 +522,6 @@ static int assign_next(struct mfw_delta_pbz *z)
 		return -1;
 	if (a.eos) {
 		z->eos = a;
-		z->eos_seen = true;
 		return 1;
 	}
 	if (cand_at(z, 1, &b))
@@ -546,7 +545,7 @@ static int assign_next(struct mfw_delta_pbz *z)
  */
 static int assign_ahead(struct mfw_delta_pbz *z)
 {
-	while (!z->eos_seen && z->assigned < z->cur + (uint64_t)z->n * AHEAD) {
+	while (!z->eos.eos && z->assigned < z->cur + (uint64_t)z->n * AHEAD) {
 		int r = assign_next(z);
 		if (r)
 			return r < 0 ? -1 : 0;
@@ -699,7 +698,7 @@ int mfw_delta_pbz_take(struct mfw_delta_pbz *z, size_t want, const uint8_t **p, 
 
 		if (z->cur == z->assigned) {
 			/* nothing in flight: the end marker, or a scan that found nothing */
-			if (z->eos_seen && z->eos.bit)
+			if (z->eos.eos)
 				return 0;
 			z->gave_up = true;
 			return 1;
