@@ -780,17 +780,21 @@ out:
 }
 
 /*
- * The control and extra streams, encoded on a thread of their own while the
- * diff stream is: they are small (tens of KB on code diffs) but every one
- * of their regions is tried at every block size, one or two blocks at a
- * time, so on their own they kept one of two cores idle for a third of
- * libcrypto's encoding.
+ * The control and extra streams. When both are small (tens of KB on code
+ * diffs) they are encoded on a thread of their own while the diff stream
+ * is: every one of their regions is tried at every block size, one or two
+ * blocks at a time, so on their own they kept one of two cores idle for a
+ * third of libcrypto's encoding. Otherwise they are encoded first, with
+ * all the threads.
  */
 struct side {
 	const struct stream *sc, *se;
+	unsigned threads;
 	int big;
 	bool libbz2;
 	struct mfw_delta_mem *mem;
+	uint8_t *cbuf; /* the serialised triples, freed once encoded */
+	size_t cbytes;
 	struct mfw_delta_buf *zc, *ze;
 	int lc, le;
 	size_t bc, be;
@@ -803,10 +807,11 @@ static void *side_encode(void *arg)
 	struct side *sd = arg;
 
 	sd->what = "control";
-	sd->r = encode_stream(sd->sc, 1, sd->big, sd->libbz2, NULL, sd->mem, sd->zc, &sd->lc, &sd->bc);
+	sd->r = encode_stream(sd->sc, sd->threads, sd->big, sd->libbz2, NULL, sd->mem, sd->zc, &sd->lc, &sd->bc);
+	mfw_delta_free(sd->mem, sd->cbuf, sd->cbytes);
 	if (sd->r == 0) {
 		sd->what = "extra";
-		sd->r = encode_stream(sd->se, 1, sd->big, sd->libbz2, NULL, sd->mem, sd->ze, &sd->le, &sd->be);
+		sd->r = encode_stream(sd->se, sd->threads, sd->big, sd->libbz2, NULL, sd->mem, sd->ze, &sd->le, &sd->be);
 	}
 	return NULL;
 }
@@ -861,19 +866,20 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	 * or better on every small corpus file.
 	 */
 	big = nw->size < (32 << 20) ? 3 : 9;
-	if (threads > 1 && sc.total <= SMALL_STREAM && se.total <= SMALL_STREAM) {
-		struct side side = { .sc = &sc, .se = &se, .big = big, .libbz2 = libbz2, .mem = mem,
+	{
+		bool beside = threads > 1 && sc.total <= SMALL_STREAM && se.total <= SMALL_STREAM;
+		struct side side = { .sc = &sc, .se = &se, .threads = beside ? 1 : threads, .big = big,
+				     .libbz2 = libbz2, .mem = mem, .cbuf = cbuf, .cbytes = cbytes,
 				     .zc = &zc, .ze = &ze };
 		pthread_t tid;
-		bool started = pthread_create(&tid, NULL, side_encode, &side) == 0;
+		bool started = beside && pthread_create(&tid, NULL, side_encode, &side) == 0;
 
 		if (!started)
 			side_encode(&side);
 		what = "diff";
-		r = encode_stream(&sd, threads, big, libbz2, ctx, mem, &zd, &ld, &bd);
+		r = started || side.r == 0 ? encode_stream(&sd, threads, big, libbz2, ctx, mem, &zd, &ld, &bd) : 0;
 		if (started)
 			pthread_join(tid, NULL);
-		mfw_delta_free(mem, cbuf, cbytes);
 		if (r == 0 && side.r < 0) {
 			r = side.r;
 			what = side.what;
@@ -882,17 +888,6 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 		le = side.le;
 		bc = side.bc;
 		be = side.be;
-	} else {
-		r = encode_stream(&sc, threads, big, libbz2, NULL, mem, &zc, &lc, &bc);
-		mfw_delta_free(mem, cbuf, cbytes);
-		if (r == 0) {
-			what = "diff";
-			r = encode_stream(&sd, threads, big, libbz2, ctx, mem, &zd, &ld, &bd);
-		}
-		if (r == 0) {
-			what = "extra";
-			r = encode_stream(&se, threads, big, libbz2, NULL, mem, &ze, &le, &be);
-		}
 	}
 	if (r < 0) {
 		r = mfw_fail(ctx, r, "cannot encode the %s stream", what);
