@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size N] [--threads N]
- *                    [--segment-size N] [--level N] [--libbz2-encoder]
+ *                    [--segment-size N] [--level N] [--best] [--libbz2-encoder]
  * modemfw delta apply OLD PATCH NEW [--max-size N] [--small] [--threads 1|2] [--no-sync] [--restart]
  *
  * MODEMFW_FAULT_KILL_SEGMENT=k (tests only): apply kills itself with
@@ -22,7 +22,7 @@ static void delta_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modemfw delta diff OLD NEW PATCH [--format bsdiff40|mfwz] [--block-size BYTES] [--threads N]\n"
-		"                          [--segment-size BYTES] [--level 1..19] [--libbz2-encoder]\n"
+		"                          [--segment-size BYTES] [--level 1..19] [--best] [--libbz2-encoder]\n"
 		"       modemfw delta apply OLD PATCH NEW [--max-size BYTES] [--small] [--threads 1|2] [--no-sync]\n"
 		"                          [--restart]\n"
 		"\n"
@@ -30,6 +30,8 @@ static void delta_usage(FILE *f)
 		"into NEW, or with --format mfwz modemfw's container (zstd segments with SHA-256 each).\n"
 		"apply rebuilds NEW from OLD and PATCH with bounded memory; NEW appears only when complete.\n"
 		"An interrupted mfwz apply resumes at the last good segment (--restart starts over).\n"
+		"--best tries every bzip2 block size on every part of the patch: about 1 %% smaller, about\n"
+		"twice the encoding time.\n"
 		"-v (before 'delta') or --verbose reports sizes, time and memory.\n");
 }
 
@@ -166,6 +168,7 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "level", required_argument, NULL, 'L' },
 		{ "libbz2-encoder", no_argument, NULL, 'Z' },
+		{ "best", no_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -208,6 +211,9 @@ static int do_diff(struct cli *cli, int argc, char **argv)
 			break;
 		case 'Z':
 			o.libbz2_encoder = true;
+			break;
+		case 'B':
+			o.best = true;
 			break;
 		default:
 			r = shared_option(cli, c);

@@ -238,11 +238,15 @@ struct mfw_delta_src {
 
 /*
  * Writer: encode the three bzip2 streams and the header into a malloc()ed
- * patch, with our encoder (bzenc.c) or, when libbz2, libbz2's.
+ * patch. how: MFW_DELTA_ENC_LIBBZ2 compresses with libbz2's encoder instead
+ * of ours (bzenc.c); MFW_DELTA_ENC_EVERY tries every block size on every
+ * region of every stream instead of on a sample of the large ones.
  */
+#define MFW_DELTA_ENC_LIBBZ2 1u
+#define MFW_DELTA_ENC_EVERY 2u
 int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
 			     const struct mfw_delta_src *new_data,
-			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, bool libbz2,
+			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, unsigned how,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size);
 
 /*

@@ -140,6 +140,14 @@ static void prep_free(struct mfw_delta_mem *mem, struct prep *p)
 	p->blk = NULL;
 }
 
+/* what the BSDIFF40 writer is asked for */
+static unsigned write_how(const struct mfw_delta_opts *opts)
+{
+	if (!opts)
+		return 0;
+	return (opts->libbz2_encoder ? MFW_DELTA_ENC_LIBBZ2 : 0) | (opts->best ? MFW_DELTA_ENC_EVERY : 0);
+}
+
 static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const struct mfw_delta_src *nw,
 		    const struct mfw_delta_opts *opts, uint8_t **patch, size_t *patch_size,
 		    struct mfw_delta_stats *st)
@@ -264,8 +272,8 @@ static int diff_run(struct mfw_ctx *ctx, const struct mfw_delta_src *old, const 
 		r = mfw_delta_write_mfwz(ctx, old, nw, &ctrl, threads, opts->segment_size, opts->level, &mem, patch,
 					 patch_size);
 	else
-		r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads,
-					     opts && opts->libbz2_encoder, &mem, patch, patch_size);
+		r = mfw_delta_write_bsdiff40(ctx, old, nw, &ctrl, threads, write_how(opts), &mem, patch,
+					     patch_size);
 	if (r < 0)
 		goto free_all;
 	mfw_dbg(ctx, "delta: encoded in %.3f s", (double)(mfw_now_us() - t1) / 1e6);

@@ -213,7 +213,9 @@ static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta
  * Each size is twice the one before, so the blocks of one size are the
  * halves of those of the next. Streams below 32 MiB: 25k to 200k; above,
  * 25k to 800k; small streams (the control and extra streams, mostly), whose
- * every region is tried at every size: 6k to 400k.
+ * every region is tried at every size: 6k to 400k. With MFW_DELTA_ENC_EVERY
+ * (--best) every stream is treated as small: 6k to 400k below 32 MiB, 6k to
+ * 800k above.
  */
 #define UNIT_CAP 3123
 #define UNITS_PER_100K 32
@@ -222,6 +224,7 @@ static int chunk_push(struct chunk **v, size_t *n, size_t *cap, struct mfw_delta
 static const unsigned sizes_mid[] = { 8, 16, 32, 64 };
 static const unsigned sizes_large[] = { 8, 16, 32, 64, 128, 256 };
 static const unsigned sizes_small[] = { 2, 4, 8, 16, 32, 64, 128 };
+static const unsigned sizes_every_large[] = { 2, 4, 8, 16, 32, 64, 128, 256 };
 
 /* a run of units of the largest size, and its chunks (indices) at each size once made */
 struct region {
@@ -556,14 +559,17 @@ static void bw_copy(struct mfw_bz_bitw *w, const uint8_t *src, uint64_t nbits)
  * Encode one stream into out (a complete bzip2 stream); *level is the
  * level digit of its header.
  */
-static int encode_stream(const struct stream *s, unsigned threads, int big_level, bool libbz2,
+static int encode_stream(const struct stream *s, unsigned threads, int big_level, unsigned how,
 			 struct mfw_ctx *ctx, struct mfw_delta_mem *mem, struct mfw_delta_buf *out,
 			 int *level, size_t *nblocks)
 {
-	bool small = s->total <= SMALL_STREAM;
+	/* every region at every size: small streams always, all streams when asked */
+	bool every = s->total <= SMALL_STREAM || (how & MFW_DELTA_ENC_EVERY);
 #define NSZ(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
-	const unsigned *sizes = small ? sizes_small : big_level > 3 ? sizes_large : sizes_mid;
-	unsigned nsizes = small ? NSZ(sizes_small) : big_level > 3 ? NSZ(sizes_large) : NSZ(sizes_mid);
+	const unsigned *sizes = every ? (big_level > 3 ? sizes_every_large : sizes_small)
+				      : big_level > 3 ? sizes_large : sizes_mid;
+	unsigned nsizes = every ? (big_level > 3 ? NSZ(sizes_every_large) : NSZ(sizes_small))
+				: big_level > 3 ? NSZ(sizes_large) : NSZ(sizes_mid);
 #undef NSZ
 	struct chunk *units = NULL, *ch = NULL, **jobs = NULL;
 	struct region *reg = NULL;
@@ -572,7 +578,8 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 	struct rle1 rs;
 	struct spos p = { 0 }, ustart = { 0 };
 	uint64_t sample_bits[NSIZES] = { 0 };
-	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total, .libbz2 = libbz2 };
+	struct enc e = { .s = s, .mem = mem, .ctx = ctx, .progress_total = s->total,
+			 .libbz2 = how & MFW_DELTA_ENC_LIBBZ2 };
 	size_t ncand = 0, nsamp = 0;
 	unsigned pick = 0; /* when there is nothing to choose, every size makes one block */
 	unsigned top = 0;  /* the largest size the sampled regions were tried at */
@@ -637,7 +644,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 		nsamp = (ncand + SAMPLE_EVERY - 1) / SAMPLE_EVERY;
 		if (nsamp > SAMPLE_MAX)
 			nsamp = SAMPLE_MAX;
-		if (small)
+		if (every)
 			nsamp = ncand;
 		for (size_t i = 0, c = 0; i < nreg; i++) {
 			if (reg[i].u1 - reg[i].u0 <= 1)
@@ -791,7 +798,7 @@ struct side {
 	const struct stream *sc, *se;
 	unsigned threads;
 	int big;
-	bool libbz2;
+	unsigned how;
 	struct mfw_delta_mem *mem;
 	uint8_t *cbuf; /* the serialised triples, freed once encoded */
 	size_t cbytes;
@@ -807,18 +814,18 @@ static void *side_encode(void *arg)
 	struct side *sd = arg;
 
 	sd->what = "control";
-	sd->r = encode_stream(sd->sc, sd->threads, sd->big, sd->libbz2, NULL, sd->mem, sd->zc, &sd->lc, &sd->bc);
+	sd->r = encode_stream(sd->sc, sd->threads, sd->big, sd->how, NULL, sd->mem, sd->zc, &sd->lc, &sd->bc);
 	mfw_delta_free(sd->mem, sd->cbuf, sd->cbytes);
 	if (sd->r == 0) {
 		sd->what = "extra";
-		sd->r = encode_stream(sd->se, sd->threads, sd->big, sd->libbz2, NULL, sd->mem, sd->ze, &sd->le, &sd->be);
+		sd->r = encode_stream(sd->se, sd->threads, sd->big, sd->how, NULL, sd->mem, sd->ze, &sd->le, &sd->be);
 	}
 	return NULL;
 }
 
 int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *old,
 			     const struct mfw_delta_src *nw,
-			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, bool libbz2,
+			     const struct mfw_delta_ctrlv *ctrl, unsigned threads, unsigned how,
 			     struct mfw_delta_mem *mem, uint8_t **patch, size_t *patch_size)
 {
 	struct stream sc = { .kind = S_CTRL, .old = old, .nw = nw, .ctrl = ctrl };
@@ -869,7 +876,7 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 	{
 		bool beside = threads > 1 && sc.total <= SMALL_STREAM && se.total <= SMALL_STREAM;
 		struct side side = { .sc = &sc, .se = &se, .threads = beside ? 1 : threads, .big = big,
-				     .libbz2 = libbz2, .mem = mem, .cbuf = cbuf, .cbytes = cbytes,
+				     .how = how, .mem = mem, .cbuf = cbuf, .cbytes = cbytes,
 				     .zc = &zc, .ze = &ze };
 		pthread_t tid;
 		bool started = beside && pthread_create(&tid, NULL, side_encode, &side) == 0;
@@ -877,7 +884,7 @@ int mfw_delta_write_bsdiff40(struct mfw_ctx *ctx, const struct mfw_delta_src *ol
 		if (!started)
 			side_encode(&side);
 		what = "diff";
-		r = started || side.r == 0 ? encode_stream(&sd, threads, big, libbz2, ctx, mem, &zd, &ld, &bd) : 0;
+		r = started || side.r == 0 ? encode_stream(&sd, threads, big, how, ctx, mem, &zd, &ld, &bd) : 0;
 		if (started)
 			pthread_join(tid, NULL);
 		if (r == 0 && side.r < 0) {

@@ -67,6 +67,13 @@ for b in /bin/cp /usr/bin/cp; do [ -f "$b" ] && { CP=$b; break; }; done
 psize=$(wc -c <"$W/edited.mfw")
 [ "$psize" -lt 200000 ] || fail "edited: patch of $psize bytes for a 1 MiB file with 5 % changes"
 
+# --best: every bzip2 block size everywhere; bspatch applies it, and it is no larger
+"$MODEMFW" -q delta diff --best "$W/base" "$W/edited" "$W/edited.best" || fail "edited: diff --best failed"
+bspatch "$W/base" "$W/edited.out4" "$W/edited.best" || fail "edited: bspatch rejects the --best patch"
+cmp "$W/edited.out4" "$W/edited" || fail "edited: bspatch output of the --best patch differs"
+bsize=$(wc -c <"$W/edited.best")
+[ "$bsize" -le "$psize" ] || fail "edited: --best patch $bsize bytes, default $psize"
+
 # a truncated patch: exit 3 (bad input), nothing left at the target
 head -c 100 "$W/edited.mfw" >"$W/trunc.patch"
 expect_exit 3 "$MODEMFW" -q delta apply "$W/base" "$W/trunc.patch" "$W/never"

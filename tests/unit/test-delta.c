@@ -532,6 +532,42 @@ static void test_multiblock_streams(void **state)
 }
 
 /*
+ * --best (mfw_delta_opts.best): every block size on every region of a diff
+ * stream above the small-stream limit. The changes use a different small
+ * alphabet every 6000 bytes: the patch has the same controls, fewer bytes
+ * (the same patch if the flag were ignored), and applies exactly.
+ */
+static void test_best_tries_every_block_size(void **state)
+{
+	size_t n = 1500000;
+	uint8_t *old = random_bytes(n, 256), *nw = malloc(n), *p0 = NULL, *p1 = NULL;
+	size_t n0 = 0, n1 = 0;
+	struct mfw_delta_opts best = { .best = true };
+	struct mfw_delta_stats s0, s1;
+	struct mfw_ctx *ctx;
+	(void)state;
+
+	assert_non_null(nw);
+	for (size_t i = 0; i < n; i++) {
+		size_t seg = i / 6000;
+		nw[i] = (uint8_t)(old[i] + (i % 3 == 0 ? 1 + (seg * 37 + rnd() % 4) % 255 : 0));
+	}
+	assert_int_equal(mfw_ctx_new(&ctx), 0);
+	assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, n, &p0, &n0, NULL, &s0), 0);
+	assert_int_equal(mfw_delta_diff_buf(ctx, old, n, nw, n, &p1, &n1, &best, &s1), 0);
+	assert_int_equal(s1.controls, s0.controls);
+	assert_int_equal(s1.diff_bytes, s0.diff_bytes);
+	assert_true(s0.diff_bytes > 512u << 10); /* above the streams every size is tried on anyway */
+	assert_true(n1 < n0);
+	free(p1);
+	free(p0);
+	mfw_ctx_free(ctx);
+	roundtrip(old, n, nw, n, &best);
+	free(nw);
+	free(old);
+}
+
+/*
  * Block-parallel decoding of the diff stream, on streams libbz2 wrote on
  * its own (one stream, many blocks): the same output as one decoder, and
  * the same verdict on truncated and corrupt streams (the parallel reader
@@ -836,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_decode),
 		cmocka_unit_test(test_parallel_decode_long_blocks),
 		cmocka_unit_test(test_interop_debian),
+		cmocka_unit_test(test_best_tries_every_block_size), /* last: it draws from rng_state */
 	};
 	rng_state = 0x243F6A8885A308D3ull; /* the inputs these tests were written against */
 	return cmocka_run_group_tests(tests, NULL, NULL);
