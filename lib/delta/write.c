@@ -226,6 +226,26 @@ static const unsigned sizes_large[] = { 8, 16, 32, 64, 128, 256 };
 static const unsigned sizes_small[] = { 2, 4, 8, 16, 32, 64, 128 };
 static const unsigned sizes_every_large[] = { 2, 4, 8, 16, 32, 64, 128, 256 };
 
+struct sizes {
+	const unsigned *v;
+	unsigned n;
+};
+#define SIZES(a) { (a), (unsigned)(sizeof(a) / sizeof((a)[0])) }
+_Static_assert(sizeof(sizes_every_large) / sizeof(sizes_every_large[0]) <= NSIZES, "struct region holds NSIZES sizes");
+
+/* the block sizes a stream is tried at, smallest first */
+static struct sizes stream_sizes(const struct stream *s, int big_level, unsigned how)
+{
+	static const struct sizes small = SIZES(sizes_small), mid = SIZES(sizes_mid), large = SIZES(sizes_large),
+				  every_large = SIZES(sizes_every_large);
+
+	if (s->total <= SMALL_STREAM)
+		return small;
+	if (how & MFW_DELTA_ENC_EVERY)
+		return big_level > 3 ? every_large : small;
+	return big_level > 3 ? large : mid;
+}
+
 /* a run of units of the largest size, and its chunks (indices) at each size once made */
 struct region {
 	size_t u0, u1;
@@ -565,12 +585,9 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 {
 	/* every region at every size: small streams always, all streams when asked */
 	bool every = s->total <= SMALL_STREAM || (how & MFW_DELTA_ENC_EVERY);
-#define NSZ(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
-	const unsigned *sizes = every ? (big_level > 3 ? sizes_every_large : sizes_small)
-				      : big_level > 3 ? sizes_large : sizes_mid;
-	unsigned nsizes = every ? (big_level > 3 ? NSZ(sizes_every_large) : NSZ(sizes_small))
-				: big_level > 3 ? NSZ(sizes_large) : NSZ(sizes_mid);
-#undef NSZ
+	const struct sizes list = stream_sizes(s, big_level, how);
+	const unsigned *sizes = list.v;
+	unsigned nsizes = list.n;
 	struct chunk *units = NULL, *ch = NULL, **jobs = NULL;
 	struct region *reg = NULL;
 	size_t nunits = 0, cunits = 0, nch = 0, cch = 0, nreg = 0, njobs = 0, cjobs = 0;
