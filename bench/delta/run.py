@@ -7,8 +7,10 @@ targets (second table) are judged on the BSDIFF40 row.
 
 For every pair and tool: patch size, diff wall time and peak RSS, apply wall
 time and peak RSS (GNU time), CPU time; every apply is checked byte for byte
-against new. Each step runs 3 times on inputs below 64 MiB and the fastest run
-is kept, as the machine may be shared.
+against new. Each step runs 7 times on inputs below 16 MiB, 3 times below
+64 MiB, once above, and the fastest run is kept, as the machine may be shared;
+the runs go round the tools (modemfw, bsdiff, ..., modemfw, bsdiff, ...) so
+that a change of machine speed during a pair weighs on every tool alike.
 
   sudo sh bench/delta/fetch-corpus.sh
   nice python3 bench/delta/run.py [--pairs esbuild,libcrypto,image,modules]
@@ -104,6 +106,11 @@ def build_modemfw(out):
     return os.path.join(bdir, 'cli', 'modemfw')
 
 
+def fastest(runs):
+    """The fastest run that succeeded (a failed one only when all failed)."""
+    return min(runs, key=lambda x: (x[0] != 0, x[1]))
+
+
 def mib(b):
     return '%.1f' % (b / 1048576.0)
 
@@ -116,7 +123,7 @@ def main():
     ap.add_argument('--corpus', default=os.path.join(HERE, 'corpus'))
     ap.add_argument('--out', default=os.path.join(HERE, 'work'))
     ap.add_argument('--repeat', type=int, default=0,
-                    help='runs per step, fastest kept (default 3 below 64 MiB, else 1)')
+                    help='runs per step, fastest kept (default 7 below 16 MiB, 3 below 64 MiB, else 1)')
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     modemfw = a.modemfw or build_modemfw(a.out)
@@ -127,27 +134,39 @@ def main():
         new = os.path.join(a.corpus, pair + '.new')
         if not os.path.exists(old):
             sys.exit('%s missing: run bench/delta/fetch-corpus.sh first' % old)
-        for tool in a.tools.split(','):
+        names = a.tools.split(',')
+        for tool in names:
             if not tool.startswith('modemfw') and not shutil.which(tl[tool][0]('o', 'n', 'p')[0]):
                 sys.exit('%s not installed (fetch-corpus.sh installs it)' % tool)
-            patch = os.path.join(a.out, '%s.%s.patch' % (pair, tool))
-            res = os.path.join(a.out, '%s.%s.out' % (pair, tool))
-            # the machine is shared: keep the fastest of a few runs of each step
-            reps = a.repeat or (3 if os.path.getsize(new) < (64 << 20) else 1)
-            sys.stderr.write('%s %s: diff x%d ...\n' % (pair, tool, reps))
-            c1, dt, dm, dc, de = min((run(tl[tool][0](old, new, patch), a.out) for _ in range(reps)),
-                                 key=lambda x: (x[0] != 0, x[1]))
-            sys.stderr.write('%s %s: apply x%d ...\n' % (pair, tool, reps))
-            c2, at, am, ac, ae = min((run(tl[tool][1](old, patch, res), a.out) for _ in range(reps)),
-                                 key=lambda x: (x[0] != 0, x[1])) if c1 == 0 else (1, 0, 0, 0, None)
-            ok = c1 == 0 and c2 == 0 and same(res, new)
-            r = dict(pair=pair, tool=tool, old_size=os.path.getsize(old), new_size=os.path.getsize(new),
-                     patch=os.path.getsize(patch) if c1 == 0 else None, diff_s=dt, diff_rss=dm,
+        patch = {t: os.path.join(a.out, '%s.%s.patch' % (pair, t)) for t in names}
+        res = {t: os.path.join(a.out, '%s.%s.out' % (pair, t)) for t in names}
+        reps = a.repeat or (7 if os.path.getsize(new) < (16 << 20) else
+                            3 if os.path.getsize(new) < (64 << 20) else 1)
+        # Round-robin: every repetition runs each tool once, so a machine that
+        # speeds up or slows down during the pair weighs on all tools alike
+        # (the targets are ratios); the fastest run of each tool is kept.
+        diffs = {t: [] for t in names}
+        for i in range(reps):
+            for t in names:
+                sys.stderr.write('%s %s: diff %d/%d\n' % (pair, t, i + 1, reps))
+                diffs[t].append(run(tl[t][0](old, new, patch[t]), a.out))
+        diff = {t: fastest(diffs[t]) for t in names}
+        applies = {t: [] for t in names if diff[t][0] == 0}
+        for i in range(reps):
+            for t in applies:
+                sys.stderr.write('%s %s: apply %d/%d\n' % (pair, t, i + 1, reps))
+                applies[t].append(run(tl[t][1](old, patch[t], res[t]), a.out))
+        for t in names:
+            c1, dt, dm, dc, de = diff[t]
+            c2, at, am, ac, ae = fastest(applies[t]) if t in applies else (1, 0, 0, 0, None)
+            ok = c1 == 0 and c2 == 0 and same(res[t], new)
+            r = dict(pair=pair, tool=t, old_size=os.path.getsize(old), new_size=os.path.getsize(new),
+                     patch=os.path.getsize(patch[t]) if c1 == 0 else None, diff_s=dt, diff_rss=dm,
                      diff_cpu=dc, diff_engine_s=de, apply_s=at, apply_rss=am, apply_cpu=ac,
-                     apply_engine_s=ae, ok=ok)
+                     apply_engine_s=ae, ok=ok, runs=reps)
             results.append(r)
             sys.stderr.write('  %s\n' % json.dumps(r))
-            for leftover in (res, res + '.part', res + '.part.state'):
+            for leftover in (res[t], res[t] + '.part', res[t] + '.part.state'):
                 if os.path.exists(leftover):
                     os.unlink(leftover)
     meta = dict(date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), cpus=os.cpu_count(),
