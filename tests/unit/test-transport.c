@@ -5,9 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +300,38 @@ static void test_fd_socketpair(void **state)
 }
 
 /*
+ * sendfile() as the transport sees it (the test links with
+ * -Wl,--wrap=sendfile and --wrap=sendfile64, the name the call has when
+ * off_t is 64 bits on a 32-bit ABI or under _FILE_OFFSET_BITS=64): the real
+ * call, or a refusal with sendfile_errno.
+ */
+ssize_t __real_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+ssize_t __real_sendfile64(int out_fd, int in_fd, off_t *offset, size_t count);
+ssize_t __wrap_sendfile64(int out_fd, int in_fd, off_t *offset, size_t count);
+static int sendfile_errno;
+static unsigned sendfile_calls;
+
+static bool sendfile_refused(void)
+{
+	sendfile_calls++;
+	if (!sendfile_errno)
+		return false;
+	errno = sendfile_errno;
+	return true;
+}
+
+ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile_refused() ? -1 : __real_sendfile(out_fd, in_fd, offset, count);
+}
+
+ssize_t __wrap_sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile_refused() ? -1 : __real_sendfile64(out_fd, in_fd, offset, count);
+}
+
+/*
  * send_file on a socket: the exact bytes of a file range arrive; a range
  * past the file's end fails naming it, with the count of what did move; a
  * peer that stops reading times out with a partial count.
@@ -361,6 +395,83 @@ static void test_fd_send_file(void **state)
 	mfw_transport_close(b);
 	close(fd);
 	unlink(path);
+	free(data);
+	free(back);
+}
+
+/*
+ * A file the kernel cannot splice (sendfile says EINVAL, ENOSYS or
+ * EOPNOTSUPP): the same bytes through the bounce buffer, sendfile not
+ * asked again on that transport, a short file still named; any other
+ * errno fails the send and names sendfile.
+ */
+static void test_fd_send_file_bounce(void **state)
+{
+	static const int refusals[] = { EINVAL, ENOSYS, EOPNOTSUPP };
+	struct fixture *f = *state;
+	size_t fsize = 300000, len = 50000, w = 0;
+	unsigned char *data = malloc(fsize), *back = malloc(fsize);
+	struct mfw_transport *a, *b;
+	char path[128];
+	int sv[2], fd, r;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (size_t i = 0; i < fsize; i++)
+		data[i] = (unsigned char)(i * 13 + (i >> 9));
+	snprintf(path, sizeof(path), "%s/bounce", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, fsize), (ssize_t)fsize);
+
+	for (size_t k = 0; k < sizeof(refusals) / sizeof(refusals[0]); k++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
+		assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+		sendfile_errno = refusals[k];
+		sendfile_calls = 0;
+
+		/* more than one bounce buffer's worth, from an odd offset */
+		assert_int_equal(mfw_transport_send_file(a, fd, 777, len, mfw_deadline_in(T_LONG_MS), &w), 0);
+		assert_int_equal(w, len);
+		assert_int_equal(a->bytes_out, len);
+		assert_int_equal(mfw_transport_read_full(b, back, len, mfw_deadline_in(T_LONG_MS)), 0);
+		assert_memory_equal(back, data + 777, len);
+		assert_int_equal(sendfile_calls, 1);
+
+		/* the transport remembers: the next range goes straight to the bounce buffer */
+		sendfile_errno = 0;
+		assert_int_equal(mfw_transport_send_file(a, fd, 123456, len, mfw_deadline_in(T_LONG_MS), &w), 0);
+		assert_int_equal(mfw_transport_read_full(b, back, len, mfw_deadline_in(T_LONG_MS)), 0);
+		assert_memory_equal(back, data + 123456, len);
+		assert_int_equal(sendfile_calls, 1);
+
+		/* the file ends 1000 bytes into the range */
+		r = mfw_transport_send_file(a, fd, fsize - 1000, 4000, mfw_deadline_in(T_LONG_MS), &w);
+		assert_int_equal(r, MFW_E_IO);
+		assert_int_equal(w, 1000);
+		assert_non_null(strstr(mfw_ctx_detail(f->ctx), "ended 3000 bytes early"));
+		assert_int_equal(mfw_transport_read_full(b, back, 1000, mfw_deadline_in(T_LONG_MS)), 0);
+		assert_memory_equal(back, data + fsize - 1000, 1000);
+		mfw_transport_close(a);
+		mfw_transport_close(b);
+	}
+
+	/* a real failure is not a refusal: nothing moves, the error names sendfile */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+	sendfile_errno = ENOMEM;
+	sendfile_calls = 0;
+	r = mfw_transport_send_file(a, fd, 0, len, mfw_deadline_in(T_LONG_MS), &w);
+	assert_int_equal(r, MFW_E_IO);
+	assert_int_equal(w, 0);
+	assert_int_equal(sendfile_calls, 1);
+	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "sendfile on 'sp0' failed"));
+	sendfile_errno = 0;
+	mfw_transport_close(a);
+	mfw_transport_close(b);
+	close(fd);
 	free(data);
 	free(back);
 }
@@ -867,6 +978,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pair_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_socketpair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_send_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_send_file_bounce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_loopback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pty_listener, setup, teardown),
