@@ -331,6 +331,49 @@ ssize_t __wrap_sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
 	return sendfile_refused() ? -1 : __real_sendfile64(out_fd, in_fd, offset, count);
 }
 
+/* a file of fsize patterned bytes in the fixture's directory, open read-write; *data gets a copy */
+static int patterned_file(const struct fixture *f, const char *name, size_t fsize, unsigned char **data)
+{
+	char path[128];
+	int fd;
+
+	*data = malloc(fsize);
+	assert_non_null(*data);
+	fill_pattern(*data, fsize, 7);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, *data, fsize), (ssize_t)fsize);
+	return fd;
+}
+
+/* two fd transports over a Unix socket pair: "sp0" and "sp1" */
+static void socket_transports(const struct fixture *f, struct mfw_transport **a, struct mfw_transport **b)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", a), 0);
+	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", b), 0);
+}
+
+/*
+ * A range that runs 3000 bytes past the end of the file: the 1000 bytes
+ * there arrive, the send fails naming the shortfall.
+ */
+static void send_past_end(const struct fixture *f, struct mfw_transport *a, struct mfw_transport *b, int fd,
+			  const unsigned char *data, size_t fsize, unsigned char *back)
+{
+	size_t w = 0;
+
+	assert_int_equal(mfw_transport_send_file(a, fd, fsize - 1000, 4000, mfw_deadline_in(T_LONG_MS), &w),
+			 MFW_E_IO);
+	assert_int_equal(w, 1000);
+	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "ended 3000 bytes early"));
+	assert_int_equal(mfw_transport_read_full(b, back, 1000, mfw_deadline_in(T_LONG_MS)), 0);
+	assert_memory_equal(back, data + fsize - 1000, 1000);
+}
+
 /*
  * send_file on a socket: the exact bytes of a file range arrive; a range
  * past the file's end fails naming it, with the count of what did move; a
@@ -341,21 +384,11 @@ static void test_fd_send_file(void **state)
 	struct fixture *f = *state;
 	struct mfw_transport *a, *b;
 	size_t fsize = 8 << 20, w = 0, got = 0;
-	unsigned char *data = malloc(fsize), *back = malloc(fsize);
-	char path[128];
-	int sv[2], fd, r;
+	unsigned char *data, *back = malloc(fsize);
+	int fd = patterned_file(f, "file", fsize, &data), r;
 
-	assert_non_null(data);
 	assert_non_null(back);
-	for (size_t i = 0; i < fsize; i++)
-		data[i] = (unsigned char)(i * 7 + (i >> 11));
-	snprintf(path, sizeof(path), "%s/file", f->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, fsize), (ssize_t)fsize);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
-	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+	socket_transports(f, &a, &b);
 	assert_true(mfw_transport_can_send_file(a));
 
 	/* a range from the middle, small enough for the socket buffer */
@@ -366,13 +399,7 @@ static void test_fd_send_file(void **state)
 	assert_int_equal(mfw_transport_read_full(b, back, 50000, mfw_deadline_in(T_LONG_MS)), 0);
 	assert_memory_equal(back, data + 12345, 50000);
 
-	/* the file ends 1000 bytes into the range */
-	r = mfw_transport_send_file(a, fd, fsize - 1000, 4000, mfw_deadline_in(T_LONG_MS), &w);
-	assert_int_equal(r, MFW_E_IO);
-	assert_int_equal(w, 1000);
-	assert_non_null(strstr(mfw_ctx_detail(f->ctx), "ended 3000 bytes early"));
-	assert_int_equal(mfw_transport_read_full(b, back, 1000, mfw_deadline_in(T_LONG_MS)), 0);
-	assert_memory_equal(back, data + fsize - 1000, 1000);
+	send_past_end(f, a, b, fd, data, fsize, back);
 
 	/* nobody reads: the socket buffer fills, the send times out with a count */
 	r = mfw_transport_send_file(a, fd, 0, fsize, mfw_deadline_in(T_SHORT_MS), &w);
@@ -394,7 +421,6 @@ static void test_fd_send_file(void **state)
 	mfw_transport_close(a);
 	mfw_transport_close(b);
 	close(fd);
-	unlink(path);
 	free(data);
 	free(back);
 }
@@ -410,24 +436,13 @@ static void test_fd_send_file_bounce(void **state)
 	static const int refusals[] = { EINVAL, ENOSYS, EOPNOTSUPP };
 	struct fixture *f = *state;
 	size_t fsize = 300000, len = 50000, w = 0;
-	unsigned char *data = malloc(fsize), *back = malloc(fsize);
+	unsigned char *data, *back = malloc(fsize);
 	struct mfw_transport *a, *b;
-	char path[128];
-	int sv[2], fd, r;
+	int fd = patterned_file(f, "bounce", fsize, &data), r;
 
-	assert_non_null(data);
 	assert_non_null(back);
-	for (size_t i = 0; i < fsize; i++)
-		data[i] = (unsigned char)(i * 13 + (i >> 9));
-	snprintf(path, sizeof(path), "%s/bounce", f->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, fsize), (ssize_t)fsize);
-
 	for (size_t k = 0; k < sizeof(refusals) / sizeof(refusals[0]); k++) {
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-		assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
-		assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+		socket_transports(f, &a, &b);
 		sendfile_errno = refusals[k];
 		sendfile_calls = 0;
 
@@ -446,21 +461,13 @@ static void test_fd_send_file_bounce(void **state)
 		assert_memory_equal(back, data + 123456, len);
 		assert_int_equal(sendfile_calls, 1);
 
-		/* the file ends 1000 bytes into the range */
-		r = mfw_transport_send_file(a, fd, fsize - 1000, 4000, mfw_deadline_in(T_LONG_MS), &w);
-		assert_int_equal(r, MFW_E_IO);
-		assert_int_equal(w, 1000);
-		assert_non_null(strstr(mfw_ctx_detail(f->ctx), "ended 3000 bytes early"));
-		assert_int_equal(mfw_transport_read_full(b, back, 1000, mfw_deadline_in(T_LONG_MS)), 0);
-		assert_memory_equal(back, data + fsize - 1000, 1000);
+		send_past_end(f, a, b, fd, data, fsize, back);
 		mfw_transport_close(a);
 		mfw_transport_close(b);
 	}
 
 	/* a real failure is not a refusal: nothing moves, the error names sendfile */
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[0], "sp0", &a), 0);
-	assert_int_equal(mfw_transport_from_fd(f->ctx, sv[1], "sp1", &b), 0);
+	socket_transports(f, &a, &b);
 	sendfile_errno = ENOMEM;
 	sendfile_calls = 0;
 	r = mfw_transport_send_file(a, fd, 0, len, mfw_deadline_in(T_LONG_MS), &w);
