@@ -233,16 +233,20 @@ struct sizes {
 #define SIZES(a) { (a), (unsigned)(sizeof(a) / sizeof((a)[0])) }
 _Static_assert(sizeof(sizes_every_large) / sizeof(sizes_every_large[0]) <= NSIZES, "struct region holds NSIZES sizes");
 
+/* every region tried at every size: small streams always, all streams with MFW_DELTA_ENC_EVERY */
+static bool every_region(const struct stream *s, unsigned how)
+{
+	return s->total <= SMALL_STREAM || (how & MFW_DELTA_ENC_EVERY);
+}
+
 /* the block sizes a stream is tried at, smallest first */
 static struct sizes stream_sizes(const struct stream *s, int big_level, unsigned how)
 {
 	static const struct sizes small = SIZES(sizes_small), mid = SIZES(sizes_mid), large = SIZES(sizes_large),
 				  every_large = SIZES(sizes_every_large);
 
-	if (s->total <= SMALL_STREAM)
-		return small;
-	if (how & MFW_DELTA_ENC_EVERY)
-		return big_level > 3 ? every_large : small;
+	if (every_region(s, how))
+		return big_level > 3 && s->total > SMALL_STREAM ? every_large : small;
 	return big_level > 3 ? large : mid;
 }
 
@@ -583,8 +587,7 @@ static int encode_stream(const struct stream *s, unsigned threads, int big_level
 			 struct mfw_ctx *ctx, struct mfw_delta_mem *mem, struct mfw_delta_buf *out,
 			 int *level, size_t *nblocks)
 {
-	/* every region at every size: small streams always, all streams when asked */
-	bool every = s->total <= SMALL_STREAM || (how & MFW_DELTA_ENC_EVERY);
+	bool every = every_region(s, how);
 	const struct sizes list = stream_sizes(s, big_level, how);
 	const unsigned *sizes = list.v;
 	unsigned nsizes = list.n;
