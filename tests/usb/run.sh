@@ -60,7 +60,7 @@ start_qemu() {
 timeout -k 5 "$LIMIT" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 \
 	-nographic -no-reboot -nic none -monitor none -serial stdio \
 	-kernel "$GUEST/vmlinux" -initrd "$GUEST/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off no_timer_check mfw_test=$SCRIPT mfw_share=$OUT" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off no_timer_check mfw_test=$SCRIPT mfw_share=$OUT mfw_keep=$SRC mfw_keep=$(dirname "$MODEMFW") mfw_keep=$(dirname "$SCRIPT")" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$OUT,mount_tag=share,security_model=none,multidevs=remap" \
 	-device qemu-xhci,id=hc \
